@@ -1,0 +1,1 @@
+"""vLLM Quantization Playground."""

@@ -1,0 +1,10 @@
+"""`python -m playground`: the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from playground.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""The core: two engine slots, the memory monitor and the request history. The UI and the CLI are
+thin shells over `Arena`."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from playground import monitor
+from playground.client import StreamOutcome, fetch_metrics, stream_generation
+from playground.defaults import resolve_tiny
+from playground.engines import READY_TIMEOUT_S, Engine, EngineError, EngineStatus
+from playground.generation import GenerationParams, check_generation
+from playground.metrics import request_timing
+from playground.phases import explain_exit
+from playground.prometheus import EngineMetrics
+from playground.records import EngineAnswer, MemorySample, RequestRecord
+from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
+
+SLOT_NAMES = ("A", "B")
+UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
+
+
+@dataclass
+class Slot:
+    """One side of the arena: its settings and the engine running them, if any."""
+
+    name: str
+    spec: EngineSpec
+    engine: Engine | None = None
+    metrics: EngineMetrics = field(default_factory=EngineMetrics)
+    metrics_error: str = ""
+
+    @property
+    def label(self) -> str:
+        """Name in charts and panes, unique per slot."""
+        return f"{self.name}: {self.spec.display_name}"
+
+
+@dataclass(frozen=True)
+class CompareProgress:
+    """A snapshot while a compare runs: text so far per slot, final answers as they complete."""
+
+    texts: dict[str, str]
+    answers: dict[str, EngineAnswer]
+    done: bool = False
+
+
+def cpu_engine_env(slot_index: int, cores: int) -> dict[str, str]:
+    """Environment for a CPU engine: its own half of the cores, a 1 GiB KV cache unless set."""
+    half = max(cores // 2, 1)
+    lo = 0 if cores < 2 else slot_index * half
+    hi = lo + half - 1
+    env = {"VLLM_CPU_OMP_THREADS_BIND": str(lo) if lo == hi else f"{lo}-{hi}"}
+    env["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
+    return env
+
+
+class Arena:
+    """Owns both engines, samples their memory and keeps every request's figures."""
+
+    def __init__(
+        self,
+        specs: Sequence[EngineSpec],
+        *,
+        data_dir: Path,
+        device: DeviceInfo | None = None,
+        sample_interval_s: float = 1.0,
+        max_samples: int = 3600,
+    ):
+        self.device = device or monitor.device_info()
+        self.data_dir = data_dir
+        self.slots = {n: Slot(n, spec) for n, spec in zip(SLOT_NAMES, specs, strict=True)}
+        self.samples: deque[MemorySample] = deque(maxlen=max_samples)
+        self.history: list[RequestRecord] = []
+        self._compares = 0
+        self._lock = threading.Lock()
+        self._start_lock = threading.Lock()  # engines start one after the other, never at once
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-start")
+        self.sampler = monitor.Sampler(self.sample_once, sample_interval_s)
+
+    # -- engines -----------------------------------------------------------------------------
+    def slot(self, name: str) -> Slot:
+        """The slot called `name` ("A" or "B")."""
+        if name not in self.slots:
+            raise SpecError(f"no slot {name!r}; the slots are A and B")
+        return self.slots[name]
+
+    def problems(self, name: str, spec: EngineSpec) -> list[str]:
+        """What stops `spec` from running in slot `name` next to the other slot's engine."""
+        other = next(s for n, s in self.slots.items() if n != name)
+        if other.engine is not None and self.status(other.name).state in ("starting", "ready"):
+            pair = (spec, other.spec) if name == "A" else (other.spec, spec)
+            return check_pair(*pair, self.device)
+        return [f"{name}: {p}" for p in check_spec(spec, self.device)]
+
+    def start(
+        self,
+        name: str,
+        spec: EngineSpec | None = None,
+        *,
+        timeout_s: float | None = None,
+        on_progress: Callable[[EngineStatus], None] | None = None,
+    ) -> EngineStatus:
+        """Start (or restart) one slot and wait until it is ready; raises SpecError or EngineError."""
+        slot = self.slot(name)
+        spec = spec or slot.spec
+        if problems := self.problems(name, spec):
+            raise SpecError("; ".join(problems))
+        try:
+            engine_spec = resolve_tiny(spec, self.data_dir)
+        except (ValueError, OSError) as exc:
+            raise SpecError(f"{name}: {exc}") from exc
+        self.stop(name)
+        with self._start_lock:
+            slot.spec = spec
+            env = {} if self.device.kind != "cpu" else cpu_engine_env(SLOT_NAMES.index(name), os.cpu_count() or 1)
+            for attempt in range(2):
+                slot.engine = Engine(engine_spec, name=name, log_dir=self.data_dir / "logs", env=env)
+                slot.engine.launch()
+                self.sampler.start()
+                try:
+                    limit = READY_TIMEOUT_S if timeout_s is None else timeout_s
+                    return slot.engine.wait_ready(timeout_s=limit, on_progress=on_progress)
+                except EngineError as exc:
+                    if "port is already in use" not in str(exc) or attempt:
+                        raise
+            raise AssertionError("unreachable")
+
+    def start_in_background(self, name: str, spec: EngineSpec | None = None) -> Future[EngineStatus]:
+        """Queue a start; starts run one at a time in a worker thread (the UI polls `status`)."""
+        slot = self.slot(name)
+        spec = spec or slot.spec
+        if problems := self.problems(name, spec):
+            raise SpecError("; ".join(problems))
+        slot.spec = spec
+        return self._starter.submit(self.start, name, spec)
+
+    def start_all(self) -> dict[str, EngineStatus | str]:
+        """Start A then B; a failure in one is reported and the other still starts."""
+        out: dict[str, EngineStatus | str] = {}
+        for name in SLOT_NAMES:
+            try:
+                out[name] = self.start(name)
+            except (SpecError, EngineError) as exc:
+                out[name] = str(exc)
+        return out
+
+    def stop(self, name: str) -> None:
+        """Stop one slot's engine and free its memory; the other slot is untouched."""
+        slot = self.slot(name)
+        if slot.engine is not None:
+            slot.engine.stop()
+        slot.metrics = EngineMetrics()
+
+    def status(self, name: str) -> EngineStatus:
+        """The slot's engine status, `stopped` when none was started."""
+        engine = self.slot(name).engine
+        return engine.status() if engine else EngineStatus("stopped", "not started", 0.0)
+
+    def shutdown(self) -> None:
+        """Stop sampling and every engine; safe to call twice."""
+        self.sampler.stop()
+        self._starter.shutdown(wait=False, cancel_futures=True)
+        for name in SLOT_NAMES:
+            self.stop(name)
+
+    # -- monitoring --------------------------------------------------------------------------
+    def sample_once(self) -> None:
+        """Take one memory sample for both engines and read each ready engine's /metrics."""
+        pids = {n: s.engine.pids() for n, s in self.slots.items() if s.engine and not s.spec.attached}
+        self.samples.append(monitor.sample_memory(pids))
+        for slot in self.slots.values():
+            if slot.engine and self.status(slot.name).state == "ready":
+                try:
+                    slot.metrics = fetch_metrics(slot.engine.base_url)
+                    slot.metrics_error = ""
+                except Exception as exc:  # shown beside the slot's status
+                    slot.metrics_error = f"/metrics: {type(exc).__name__}: {exc}"
+
+    def memory_mb(self, name: str) -> float | None:
+        """The slot's latest sampled memory in MB (10^6 bytes)."""
+        for sample in reversed(self.samples):
+            if name in sample.engines:
+                value = sample.engines[name]
+                return None if value is None else value / 1e6
+        return None
+
+    # -- comparing ---------------------------------------------------------------------------
+    def compare(self, prompt: str, params: GenerationParams, mode: str = "fair") -> Iterator[CompareProgress]:
+        """Send one prompt to both engines; yield progress at most every 50 ms, the last one done.
+
+        "fair" runs A then B so neither slows the other on a shared device; "simultaneous" runs
+        both at once. Raises SpecError for a bad prompt or settings before anything is sent.
+        """
+        lens = [s.spec.max_model_len for s in self.slots.values() if s.spec.max_model_len]
+        if problems := check_generation(prompt, params, max_model_len=min(lens, default=None), mode=mode):
+            raise SpecError("; ".join(problems))
+        with self._lock:
+            self._compares += 1
+            number = self._compares
+        live: dict[str, StreamOutcome | None] = dict.fromkeys(SLOT_NAMES)
+        answers: dict[str, EngineAnswer] = {}
+
+        def run(name: str) -> None:
+            answers[name] = self._answer(name, prompt, params, mode, number, live)
+
+        def run_all() -> None:
+            if mode == "fair":
+                for name in SLOT_NAMES:
+                    run(name)
+                return
+            threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in SLOT_NAMES]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        worker = threading.Thread(target=run_all, name=f"compare-{number}", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(UI_UPDATE_S)
+            texts = {n: (answers[n].text if n in answers else (o.text if (o := live[n]) else "")) for n in SLOT_NAMES}
+            yield CompareProgress(texts, dict(answers), done=not worker.is_alive())
+        yield CompareProgress({n: a.text for n, a in answers.items()}, dict(answers), done=True)
+
+    def compare_once(self, prompt: str, params: GenerationParams, mode: str = "fair") -> list[EngineAnswer]:
+        """Run a compare to the end and return both answers (the CLI's path)."""
+        progress = list(self.compare(prompt, params, mode))
+        return [progress[-1].answers[n] for n in SLOT_NAMES]
+
+    def _answer(
+        self,
+        name: str,
+        prompt: str,
+        params: GenerationParams,
+        mode: str,
+        number: int,
+        live: dict[str, StreamOutcome | None],
+    ) -> EngineAnswer:
+        slot = self.slot(name)
+        spec, engine = slot.spec, slot.engine
+        blank = EngineAnswer(name, slot.label, spec.model, spec.quantization, text="", timing=None)
+        status = self.status(name)
+        if engine is None or status.state != "ready":
+            why = status.message or status.phase
+            return replace(blank, error=f"engine {name} is not ready ({why})")
+
+        def on_chunk(outcome: StreamOutcome) -> None:
+            live[name] = outcome
+
+        outcome = stream_generation(engine.base_url, engine.api_key, engine.model_id, prompt, params, on_chunk=on_chunk)
+        error = outcome.error
+        if error and engine.returncode() is not None:
+            error = f"{error}; {explain_exit(engine.log_report(), engine.returncode())}"
+        timing = request_timing(
+            outcome.sent_at,
+            outcome.chunks,
+            outcome.finished_at,
+            prompt_tokens=outcome.prompt_tokens,
+            output_tokens=outcome.output_tokens,
+        )
+        answer = replace(
+            blank,
+            text=outcome.text,
+            timing=timing,
+            error=error,
+            memory_mb=self.memory_mb(name),
+            finish_reason=outcome.finish_reason,
+        )
+        with self._lock:
+            self.history.append(RequestRecord(number, time.time(), name, slot.label, mode, prompt, timing, error))
+        return answer
+
+    def labels(self) -> dict[str, str]:
+        """Each slot's display label, A first."""
+        return {n: self.slots[n].label for n in SLOT_NAMES}
+
+    def with_spec(self, name: str, **changes: object) -> EngineSpec:
+        """The slot's spec with some settings changed (for the shells' forms)."""
+        return replace(self.slot(name).spec, **changes)  # type: ignore[arg-type]

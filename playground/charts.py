@@ -1,0 +1,94 @@
+"""Plotly figures for memory over time and request latency (pure: data in, figure out)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from playground.records import MemorySample, RequestRecord
+
+ENGINE_COLORS = ("#2563eb", "#ea580c")  # A blue, B orange: the same in every chart and pane
+DEVICE_COLOR = "#6b7280"
+GIB = 2**30
+
+
+def _gib(value: float | None) -> float | None:
+    return None if value is None else value / GIB
+
+
+def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 15}},
+        height=height,
+        margin={"l": 55, "r": 15, "t": 45, "b": 40},
+        legend={"orientation": "h", "y": -0.22, "x": 0},
+        template="plotly_white",
+        hovermode="x unified",
+    )
+    return fig
+
+
+def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) -> go.Figure:
+    """Memory per engine (process tree) and for the whole device, in GiB over wall-clock time."""
+    fig = go.Figure()
+    source = samples[-1].source if samples else "no samples yet"
+    times = [datetime.fromtimestamp(s.t) for s in samples]
+    for i, (slot, label) in enumerate(labels.items()):
+        values = [_gib(s.engines.get(slot)) for s in samples]
+        fig.add_trace(
+            go.Scatter(x=times, y=values, name=label, mode="lines", line={"color": ENGINE_COLORS[i % 2], "width": 2.5})
+        )
+    if samples:
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=[s.device_used / GIB for s in samples],
+                name="device total used",
+                mode="lines",
+                line={"color": DEVICE_COLOR, "dash": "dot"},
+            )
+        )
+    fig.update_yaxes(title_text="GiB", rangemode="tozero")
+    return _layout(fig, f"Memory · {source}")
+
+
+def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) -> go.Figure:
+    """Time to first token and decode speed of every request, per engine."""
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Time to first token (ms)", "Decode (tokens/s)"), horizontal_spacing=0.12
+    )
+    for i, (slot, label) in enumerate(labels.items()):
+        mine = [r for r in records if r.slot == slot and not r.error]
+        xs = [r.request_no for r in mine]
+        color = ENGINE_COLORS[i % 2]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[r.timing.ttft_ms for r in mine],
+                name=label,
+                mode="lines+markers",
+                line={"color": color},
+                legendgroup=label,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[r.timing.decode_tok_s for r in mine],
+                name=label,
+                mode="lines+markers",
+                line={"color": color},
+                legendgroup=label,
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="request #", dtick=1)
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, "Latency per request")

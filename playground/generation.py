@@ -1,0 +1,45 @@
+"""Sampling settings for one compare, and the checks a prompt must pass before it is sent (pure)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MAX_PROMPT_CHARS = 32_000
+MODES = ("fair", "simultaneous")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings sent with every request."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 0
+    chat: bool = True
+
+
+def check_generation(
+    prompt: str, params: GenerationParams, *, max_model_len: int | None = None, mode: str = "fair"
+) -> list[str]:
+    """Problems with a prompt and its settings, each a sentence for the user; empty when fine."""
+    problems = []
+    if not prompt.strip():
+        problems.append("the prompt is empty: type something to send to both engines")
+    elif len(prompt) > MAX_PROMPT_CHARS:
+        problems.append(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
+    if params.max_tokens < 1:
+        problems.append(f"max_tokens must be at least 1 (got {params.max_tokens})")
+    elif max_model_len is not None and params.max_tokens >= max_model_len:
+        problems.append(
+            f"max_tokens {params.max_tokens} does not fit the engine's context of {max_model_len} tokens "
+            "(prompt included): lower it"
+        )
+    if not (math.isfinite(params.temperature) and 0 <= params.temperature <= 2):
+        problems.append(f"temperature must be between 0 and 2 (got {params.temperature})")
+    if not (math.isfinite(params.top_p) and 0 < params.top_p <= 1):
+        problems.append(f"top_p must be above 0 and at most 1 (got {params.top_p})")
+    if mode not in MODES:
+        problems.append(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
+    return problems

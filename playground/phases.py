@@ -1,0 +1,107 @@
+"""What an engine's log says: its startup phase, what it loaded, and why it failed (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Ordered: a later phase overrides an earlier one. Patterns are vLLM's own log lines (v0.26-0.32).
+PHASES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("loading weights", re.compile(r"Starting to load model|Loading weights|Loading safetensors")),
+    ("compiling", re.compile(r"torch\.compile|Compiling a graph|Warming up model|Dynamo bytecode")),
+    ("profiling memory", re.compile(r"Available KV cache memory|KV cache size:|Memory profiling")),
+    ("capturing graphs", re.compile(r"Capturing CUDA graph|Graph capturing")),
+    ("starting server", re.compile(r"init engine .* took|Starting vLLM (API )?server|Route: ")),
+)
+_WEIGHTS = re.compile(r"Model loading took ([0-9.]+) GiB")
+_KV_TOKENS = re.compile(r"KV cache size: ([0-9,]+) tokens")
+_EXCEPTION = re.compile(r"^\s*(?:\w+\.)*(\w*(?:Error|Exception)): (.+)$")
+
+# Known failures, first match wins: (pattern in the log, message for the user).
+KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"Address already in use|error while attempting to bind"),
+        "the engine's port is already in use by another program",
+    ),
+    (
+        re.compile(
+            r"is not a local folder and is not a valid model identifier|Repository Not Found"
+            r"|Invalid repository ID|does not appear to have a file named config\.json"
+            r"|Can't load the configuration|No such file or directory.*config\.json"
+            r"|We couldn't connect to|offline mode is enabled|LocalEntryNotFoundError"
+        ),
+        "the model could not be found: check the Hugging Face id or local path (and network access for hub models)",
+    ),
+    (
+        re.compile(r"Unknown quantization method|Invalid quantization method|argument --quantization"),
+        "vLLM does not know this quantization method",
+    ),
+    (
+        re.compile(
+            r"Quantization method specified in the model config \(\w+\) does not match"
+            r"|does not match the quantization method specified"
+        ),
+        "the chosen quantization does not match the checkpoint's own quantization_config",
+    ),
+    (
+        re.compile(r"is not supported for the current GPU|not supported on (the )?CPU|is not supported by"),
+        "this quantization method is not supported on this device",
+    ),
+    (
+        re.compile(r"No available memory for the cache blocks|CUDA out of memory|OutOfMemoryError"),
+        "not enough device memory for the weights and KV cache: lower max_model_len or raise gpu_memory_utilization",
+    ),
+    (
+        re.compile(r"larger than the maximum number of tokens that can be stored in KV cache"),
+        "max_model_len does not fit in the KV cache: lower it or give the engine more memory",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class LogReport:
+    """What the playground learned from an engine's log so far."""
+
+    phase: str = "starting"
+    weights_gib: float | None = None
+    kv_cache_tokens: int | None = None
+    failure: str | None = None  # the user-facing reason, when the log shows a fatal error
+    detail: str | None = None  # the raw error line behind it
+
+
+def read_log(lines: Iterable[str]) -> LogReport:
+    """Scan log lines once and report phase, loaded weight size, KV tokens and any failure."""
+    phase, weights, kv_tokens = "starting", None, None
+    known: str | None = None
+    last_exception: str | None = None
+    order = {name: i for i, (name, _) in enumerate(PHASES)}
+    for line in lines:
+        for name, pattern in PHASES:
+            if pattern.search(line) and (phase not in order or order[name] > order[phase]):
+                phase = name
+        if m := _WEIGHTS.search(line):
+            weights = float(m[1])
+        if m := _KV_TOKENS.search(line):
+            kv_tokens = int(m[1].replace(",", ""))
+        if known is None:
+            known = next((msg for pat, msg in KNOWN_FAILURES if pat.search(line)), None)
+            if known:
+                last_exception = line.strip()
+        if m := _EXCEPTION.match(line):
+            last_exception = f"{m[1]}: {m[2]}".strip()
+    failure = known
+    return LogReport(phase, weights, kv_tokens, failure, last_exception)
+
+
+def explain_exit(report: LogReport, returncode: int | None) -> str:
+    """One clear sentence for an engine process that exited or failed to start."""
+    code = "" if returncode is None else f" (exit code {returncode})"
+    if returncode is not None and returncode < 0:
+        code = f" (killed by signal {-returncode})"
+    if report.failure:
+        detail = f" — {report.detail}" if report.detail else ""
+        return f"engine stopped{code}: {report.failure}{detail}"
+    if report.detail:
+        return f"engine stopped{code}: {report.detail}"
+    return f"engine stopped{code}; see its log for details"

