@@ -15,12 +15,12 @@ from pathlib import Path
 from playground import monitor
 from playground.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.defaults import resolve_tiny
-from playground.engines import READY_TIMEOUT_S, Engine, EngineError, EngineStatus
+from playground.engines import READY_TIMEOUT_S, Engine, EngineError
 from playground.generation import GenerationParams, check_generation
 from playground.metrics import request_timing
 from playground.phases import explain_exit
 from playground.prometheus import EngineMetrics
-from playground.records import EngineAnswer, MemorySample, RequestRecord
+from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
 
 SLOT_NAMES = ("A", "B")

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from playground.defaults import data_dir, default_pair
-from playground.engines import EngineError, EngineStatus
+from playground.engines import EngineError
 from playground.generation import MODES, GenerationParams
+from playground.records import EngineStatus
 from playground.specs import SpecError, parse_spec
 
 

@@ -14,13 +14,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import psutil
 
 from playground.phases import LogReport, explain_exit, read_log
+from playground.records import EngineStatus
 from playground.specs import EngineSpec, server_args
 
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
@@ -32,21 +33,6 @@ _LIVE_REGISTERED: list[bool] = []
 
 class EngineError(RuntimeError):
     """An engine failed to start or stopped; the message is meant for the user."""
-
-
-@dataclass(frozen=True)
-class EngineStatus:
-    """A snapshot of one engine for the UI."""
-
-    state: str  # stopped | starting | ready | failed
-    phase: str
-    elapsed_s: float
-    message: str = ""
-    pid: int | None = None
-    base_url: str = ""
-    log_path: str = ""
-    weights_gib: float | None = None
-    startup_s: float | None = None
 
 
 def free_port() -> int:

@@ -67,3 +67,18 @@ class RequestRecord:
     prompt: str
     timing: RequestTiming
     error: str = ""
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """A snapshot of one engine for the UI."""
+
+    state: str  # stopped | starting | ready | failed
+    phase: str
+    elapsed_s: float
+    message: str = ""
+    pid: int | None = None
+    base_url: str = ""
+    log_path: str = ""
+    weights_gib: float | None = None
+    startup_s: float | None = None

@@ -1,0 +1,25 @@
+# The two commands a new user needs: `make run` and `make test`. Both set up .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test check lint unit engine-tests tiny bench screenshot clean setup
+
+setup:
+	@bash scripts/install
+
+run: setup ## install, then open the app on http://127.0.0.1:7860
+	$(PY) app.py
+
+check: setup ## lint and type-check
+	$(PY) -m ruff check playground tests app.py
+	$(PY) -m mypy
+
+test: check ## install, lint, and run the whole suite (real vLLM CPU engines included)
+	bash scripts/test
+
+tiny: setup ## build the tiny bf16/AWQ/GPTQ checkpoints into data/tiny
+	$(PY) -m playground tiny --out data/tiny
+
+clean:
+	rm -rf data/logs .pytest_cache .mypy_cache .ruff_cache

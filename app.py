@@ -1,0 +1,37 @@
+"""Launch the vLLM Quantization Playground (Hugging Face Spaces runs this file).
+
+Engines come from PLAYGROUND_A / PLAYGROUND_B (`MODEL[,key=value...]`), else the default pair:
+Qwen2.5-0.5B-Instruct bf16 vs AWQ on a GPU with network, the project's tiny model otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def main() -> None:
+    """Build the arena, start both engines one after the other in the background, serve the UI."""
+    from playground.arena import Arena
+    from playground.defaults import data_dir, default_pair
+    from playground.monitor import device_info
+    from playground.ui import LAUNCH_OPTIONS, build_ui
+
+    device = device_info()
+    arena = Arena(default_pair(device), data_dir=data_dir(), device=device)
+    demo = build_ui(arena)
+    arena.sampler.start()
+    if os.environ.get("PLAYGROUND_AUTOSTART", "1") != "0":
+        for name in ("A", "B"):
+            arena.start_in_background(name)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # atexit and `finally` stop the engines
+    try:
+        port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
+        demo.queue(default_concurrency_limit=4, max_size=64).launch(server_port=port, **LAUNCH_OPTIONS)
+    finally:
+        arena.shutdown()
+
+
+if __name__ == "__main__":
+    main()

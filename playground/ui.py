@@ -1,0 +1,234 @@
+"""The Gradio shell: builds the Blocks over an `Arena`; it parses input, calls the core, renders."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from playground import charts, views
+from playground.arena import SLOT_NAMES, Arena
+from playground.generation import MODES, GenerationParams
+from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CSS = """
+.slot-A h3 { color: #2563eb; } .slot-B h3 { color: #ea580c; }
+.pane-A textarea { border-left: 4px solid #2563eb !important; }
+.pane-B textarea { border-left: 4px solid #ea580c !important; }
+.message { min-height: 0; }
+footer { display: none !important; }
+"""
+LAUNCH_OPTIONS: dict[str, Any] = {"theme": gr.themes.Soft(primary_hue="blue"), "css": CSS}
+EXAMPLES = [
+    "Explain in two sentences what a hash table is.",
+    "Return a list of the words in the string.",
+    "The function returns",
+]
+
+
+def _intro(arena: Arena) -> str:
+    path = ASSETS / "intro.md"
+    text = path.read_text() if path.exists() else "# vLLM Quantization Playground"
+    d = arena.device
+    return (
+        text
+        + f"\n\n**Device:** {d.name} · {d.total_bytes / 1e9:,.0f} GB · memory from "
+        + ("NVML" if d.kind == "cuda" else "process memory (psutil; no NVIDIA GPU here)")
+    )
+
+
+def _settings(spec: EngineSpec) -> list[gr.components.Component]:
+    with gr.Accordion("Engine settings", open=False):
+        model = gr.Textbox(spec.model, label="Model (Hugging Face id, local path, or tiny/bf16|awq|gptq)")
+        with gr.Row():
+            quant = gr.Dropdown(
+                list(QUANTIZATION_CHOICES), value=spec.quantization, label="Quantization", allow_custom_value=True
+            )
+            dtype = gr.Dropdown(list(DTYPE_CHOICES), value=spec.dtype, label="dtype")
+            kv = gr.Dropdown(list(KV_CACHE_DTYPE_CHOICES), value=spec.kv_cache_dtype, label="KV cache dtype")
+        with gr.Row():
+            util = gr.Slider(
+                0.05,
+                0.95,
+                value=spec.gpu_memory_utilization,
+                step=0.05,
+                label="gpu_memory_utilization (both together ≤ 0.95)",
+            )
+            max_len = gr.Number(spec.max_model_len, label="max_model_len", precision=0)
+        with gr.Row():
+            eager = gr.Checkbox(spec.enforce_eager, label="enforce_eager (no CUDA graphs)")
+            tp = gr.Number(spec.tensor_parallel_size, label="tensor_parallel_size", precision=0, minimum=1)
+        extra = gr.Textbox(" ".join(spec.extra_args), label="Extra engine arguments (e.g. --max-num-seqs 64)")
+        with gr.Row():
+            endpoint = gr.Textbox(
+                spec.endpoint, label="…or attach to an existing vLLM endpoint (URL)", placeholder="http://host:8000"
+            )
+            key = gr.Textbox(spec.api_key, label="Endpoint API key", type="password")
+    return [model, quant, dtype, util, max_len, kv, eager, tp, extra, endpoint, key]
+
+
+def _spec_from_form(arena: Arena, name: str, values: tuple[Any, ...]) -> EngineSpec:
+    model, quant, dtype, util, max_len, kv, eager, tp, extra, endpoint, key = values
+    try:
+        extra_args = tuple(shlex.split(extra or ""))
+    except ValueError as exc:
+        raise SpecError(f"extra engine arguments: {exc}") from exc
+    return arena.with_spec(
+        name,
+        model=(model or "").strip(),
+        quantization=quant or "auto",
+        dtype=dtype or "auto",
+        gpu_memory_utilization=float(util),
+        max_model_len=int(max_len) if max_len else None,
+        kv_cache_dtype=kv or "auto",
+        enforce_eager=bool(eager),
+        tensor_parallel_size=int(tp or 1),
+        extra_args=extra_args,
+        endpoint=(endpoint or "").strip(),
+        api_key=key or "",
+        label="",
+    )
+
+
+def build_ui(arena: Arena) -> gr.Blocks:
+    """The whole app over one arena; every event has an api_name (scriptable, testable)."""
+    cards: dict[str, gr.Markdown] = {}
+    panes: dict[str, gr.Textbox] = {}
+    figures: dict[str, gr.Markdown] = {}
+    with gr.Blocks(title="vLLM Quantization Playground") as demo:
+        gr.Markdown(_intro(arena))
+        with gr.Row(equal_height=False):
+            for name in SLOT_NAMES:
+                slot = arena.slot(name)
+                with gr.Column(elem_classes=[f"slot-{name}"]):
+                    cards[name] = gr.Markdown(
+                        views.engine_card(slot.label, slot.spec, arena.status(name), slot.metrics, None, "")
+                    )
+                    form = _settings(slot.spec)
+                    with gr.Row():
+                        start = gr.Button(f"Start / restart {name}", variant="secondary")
+                        stop = gr.Button(f"Stop {name}", variant="stop")
+                    start.click(_start_handler(arena, name), form, cards[name], api_name=f"start_{name.lower()}")
+                    stop.click(_stop_handler(arena, name), None, cards[name], api_name=f"stop_{name.lower()}")
+        with gr.Group():
+            prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[0])
+            with gr.Row():
+                mode = gr.Radio(
+                    list(MODES),
+                    value="fair",
+                    label="Mode",
+                    info="fair: A then B, so neither slows the other · simultaneous: both at once",
+                )
+                chat = gr.Checkbox(True, label="Chat template (off: plain completion)")
+                go_btn = gr.Button("Compare ▶", variant="primary", scale=0, min_width=160)
+        with gr.Accordion("Sampling", open=False), gr.Row():
+            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature")
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
+            max_tokens = gr.Number(96, label="max_tokens", precision=0)
+            seed = gr.Number(0, label="seed", precision=0)
+        gr.Examples(EXAMPLES, prompt)
+        message = gr.Markdown(elem_classes=["message"])
+        with gr.Row():
+            for name in SLOT_NAMES:
+                with gr.Column():
+                    panes[name] = gr.Textbox(
+                        label=f"Answer {name}", lines=10, max_lines=18, interactive=False, elem_classes=[f"pane-{name}"]
+                    )
+                    figures[name] = gr.Markdown()
+        with gr.Row():
+            memory_plot = gr.Plot(charts.memory_figure([], arena.labels()), label="Memory")
+            latency_plot = gr.Plot(charts.latency_figure([], arena.labels()), label="Latency")
+        with gr.Accordion("History", open=True):
+            history = gr.Dataframe(headers=views.HISTORY_COLUMNS, value=[], interactive=False, wrap=True)
+        inputs = [prompt, mode, chat, temperature, top_p, max_tokens, seed]
+        outputs = [panes["A"], panes["B"], figures["A"], figures["B"], message]
+        go_btn.click(_compare_handler(arena), inputs, outputs, api_name="compare")
+        prompt.submit(_compare_handler(arena), inputs, outputs, api_visibility="private")
+        timer = gr.Timer(1.0)
+        live = [cards["A"], cards["B"], memory_plot, latency_plot, history]
+        timer.tick(_refresh_handler(arena), None, live, api_name="refresh", show_progress="hidden")
+    return demo
+
+
+def _card(arena: Arena, name: str) -> str:
+    slot = arena.slot(name)
+    source = arena.samples[-1].source if arena.samples else ""
+    return views.engine_card(
+        slot.label,
+        slot.spec,
+        arena.status(name),
+        slot.metrics,
+        arena.memory_mb(name),
+        source,
+        slot.metrics_error or arena.sampler.last_error,
+    )
+
+
+def _start_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
+    def start(*values: Any) -> str:
+        try:
+            arena.start_in_background(name, _spec_from_form(arena, name, values))
+        except SpecError as exc:
+            return _card(arena, name) + f"\n\n❌ **Not started:** {exc}"
+        return _card(arena, name)
+
+    return start
+
+
+def _stop_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
+    def stop() -> str:
+        arena.stop(name)
+        return _card(arena, name)
+
+    return stop
+
+
+def _refresh_handler(arena: Arena):  # type: ignore[no-untyped-def]
+    def refresh() -> tuple[Any, ...]:
+        labels = arena.labels()
+        return (
+            _card(arena, "A"),
+            _card(arena, "B"),
+            charts.memory_figure(list(arena.samples), labels),
+            charts.latency_figure(list(arena.history), labels),
+            views.history_rows(arena.history),
+        )
+
+    return refresh
+
+
+def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
+    def compare(
+        prompt: str, mode: str, chat: bool, temperature: float, top_p: float, max_tokens: float, seed: float | None
+    ) -> Iterator[tuple[str, str, str, str, str]]:
+        try:
+            params = GenerationParams(
+                max_tokens=int(max_tokens or 0),
+                temperature=float(temperature),
+                top_p=float(top_p),
+                seed=None if seed is None else int(seed),
+                chat=bool(chat),
+            )
+            updates = arena.compare(prompt or "", params, mode)
+            yield "", "", "", "", "⏳ sending to " + (" then ".join(SLOT_NAMES) if mode == "fair" else "both")
+            for p in updates:
+                a, b = p.answers.get("A"), p.answers.get("B")
+                note = "" if p.done else "⏳ streaming…"
+                if p.done:
+                    errors = [f"**{x.slot}:** {x.error}" for x in (a, b) if x and x.error]
+                    note = ("❌ " + " · ".join(errors)) if errors else ""
+                yield (
+                    p.texts.get("A", ""),
+                    p.texts.get("B", ""),
+                    views.answer_figures(a),
+                    views.answer_figures(b),
+                    note,
+                )
+        except (SpecError, ValueError, OverflowError) as exc:
+            yield "", "", "", "", f"❌ {exc}"
+
+    return compare

@@ -1,0 +1,121 @@
+"""Text the shells show: engine cards, per-answer figures and history rows (pure formatting of
+figures the core computed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from playground.prometheus import EngineMetrics
+from playground.records import EngineAnswer, EngineStatus, RequestRecord
+from playground.specs import EngineSpec
+
+STATE_BADGES = {"ready": "🟢 ready", "starting": "🟡 starting", "failed": "🔴 failed", "stopped": "⚪ stopped"}
+HISTORY_COLUMNS = [
+    "#",
+    "engine",
+    "mode",
+    "TTFT ms",
+    "decode tok/s",
+    "ITL p50 ms",
+    "ITL p95 ms",
+    "e2e ms",
+    "prompt tok",
+    "output tok",
+    "note",
+]
+
+
+def _num(value: float | None, fmt: str = "{:,.0f}", none: str = "–") -> str:
+    return none if value is None else fmt.format(value)
+
+
+def engine_card(
+    label: str,
+    spec: EngineSpec,
+    status: EngineStatus,
+    metrics: EngineMetrics,
+    memory_mb: float | None,
+    memory_source: str,
+    metrics_error: str = "",
+) -> str:
+    """Markdown for one slot: what it runs, where its startup stands, memory and KV cache."""
+    badge = STATE_BADGES.get(status.state, status.state)
+    where = f"attached to `{spec.endpoint}`" if spec.attached else f"`{spec.model}`"
+    quant = spec.quantization if spec.quantization not in ("", "auto") else "auto (from checkpoint)"
+    lines = [f"### {label}", f"{where} · quantization **{quant}** · dtype {spec.dtype}"]
+    if status.state == "starting":
+        lines.append(f"{badge} — **{status.phase}** · {status.elapsed_s:.0f} s")
+    elif status.state == "ready":
+        took = f" in {status.startup_s:.0f} s" if status.startup_s else ""
+        lines.append(f"{badge}{took}")
+    elif status.state == "failed":
+        lines.append(f"{badge}: {status.message}")
+        if status.log_path:
+            lines.append(f"log: `{status.log_path}`")
+    else:
+        lines.append(badge if status.state != "stopped" or status.phase == "stopped" else "⚪ not started")
+    if status.state == "ready":
+        mem = "not seen by the monitor" if memory_mb is None else f"{memory_mb / 1000:,.2f} GB"
+        figures = [f"memory {mem} ({memory_source.split(' (')[0]})"]
+        if status.weights_gib is not None:
+            figures.append(f"weights {status.weights_gib:.2f} GiB (vLLM log)")
+        if metrics.kv_cache_tokens is not None:
+            kv_bytes = "" if metrics.kv_cache_bytes is None else f", {metrics.kv_cache_bytes / 2**30:.2f} GiB"
+            figures.append(f"KV cache {metrics.kv_cache_tokens:,} tokens{kv_bytes}")
+        if metrics.kv_cache_usage is not None:
+            figures.append(f"KV in use {metrics.kv_cache_usage * 100:.1f} %")
+        lines.append(" · ".join(figures))
+    if metrics_error:
+        lines.append(f"⚠️ {metrics_error}")
+    return "\n\n".join(lines)
+
+
+def answer_figures(answer: EngineAnswer | None) -> str:
+    """Markdown figures under one answer pane."""
+    if answer is None:
+        return ""
+    if answer.error and (answer.timing is None or not answer.text):
+        return f"❌ {answer.error}"
+    t = answer.timing
+    assert t is not None
+    parts = [
+        f"TTFT **{_num(t.ttft_ms)} ms**",
+        f"decode **{_num(t.decode_tok_s, '{:,.1f}')} tok/s**",
+        f"ITL p50/p95 {_num(t.itl_p50_ms, '{:.1f}')}/{_num(t.itl_p95_ms, '{:.1f}')} ms",
+        f"end-to-end {_num(t.e2e_ms)} ms",
+        f"tokens {_num(t.prompt_tokens)} in → {t.output_tokens} out",
+    ]
+    text = " · ".join(parts)
+    if answer.finish_reason == "length":
+        text += " · stopped at max_tokens"
+    if t.bursty:
+        text += (
+            "\n\n⚠️ tokens arrived in bursts (a busy machine buffers them): one request is not a speed "
+            "measurement; compare medians over several runs"
+        )
+    if answer.error:
+        text += f"\n\n❌ {answer.error}"
+    return text
+
+
+def history_rows(records: Sequence[RequestRecord]) -> list[list[object]]:
+    """One row per request, newest first, for the history table."""
+    rows: list[list[object]] = []
+    for r in reversed(records):
+        t = r.timing
+        rows.append(
+            [
+                r.request_no,
+                r.label,
+                r.mode,
+                _num(t.ttft_ms),
+                _num(t.decode_tok_s, "{:,.1f}"),
+                _num(t.itl_p50_ms, "{:.1f}"),
+                _num(t.itl_p95_ms, "{:.1f}"),
+                _num(t.e2e_ms),
+                _num(t.prompt_tokens),
+                t.output_tokens,
+                r.error or ("bursty" if t.bursty else ""),
+            ]
+        )
+    return rows

@@ -1,0 +1,86 @@
+"""The core against two real vLLM CPU servers: compare, live figures, faults, restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from playground.arena import Arena
+from playground.generation import GenerationParams
+from playground.specs import SpecError
+
+pytestmark = pytest.mark.engine
+GREEDY = GenerationParams(max_tokens=24, temperature=0.0, chat=False)
+
+
+def test_fair_compare_streams_both_answers(arena: Arena) -> None:
+    progress = list(arena.compare("The function returns", GREEDY, "fair"))
+    assert progress[-1].done and len(progress) >= 2
+    # fair mode: A finishes before B starts, so some snapshot has A's text and none of B's
+    assert any(p.texts["A"] and not p.texts["B"] for p in progress[:-1])
+    for answer in progress[-1].answers.values():
+        assert answer.error == "", answer.error
+        assert answer.text.strip()
+        t = answer.timing
+        assert t is not None and t.prompt_tokens and t.prompt_tokens > 0
+        assert 0 < t.output_tokens <= GREEDY.max_tokens
+        assert t.ttft_ms is not None and 0 < t.ttft_ms < t.e2e_ms
+    records = [r for r in arena.history if r.request_no == arena.history[-1].request_no]
+    assert sorted(r.slot for r in records) == ["A", "B"]
+
+
+def test_simultaneous_compare(arena: Arena) -> None:
+    a, b = arena.compare_once("Return a list of", GREEDY, "simultaneous")
+    assert not a.error and not b.error
+    assert a.text and b.text
+
+
+def test_live_figures_come_from_the_engines(arena: Arena) -> None:
+    arena.sample_once()
+    for name in ("A", "B"):
+        m = arena.slot(name).metrics
+        assert m.kv_cache_tokens and m.kv_cache_tokens > 0, "vllm:cache_config_info read from /metrics"
+        assert m.kv_cache_usage is not None and 0 <= m.kv_cache_usage <= 1
+        mem = arena.memory_mb(name)
+        assert mem is not None and mem > 100, "an engine's process tree holds at least 100 MB"
+    assert "RSS" in arena.samples[-1].source or "NVML" in arena.samples[-1].source
+
+
+def test_bad_requests_get_clear_messages(arena: Arena) -> None:
+    with pytest.raises(SpecError, match="empty"):
+        list(arena.compare("  ", GREEDY))
+    with pytest.raises(SpecError, match="context"):
+        list(arena.compare("hi", GenerationParams(max_tokens=5000)))
+    # fits the pre-check, but prompt + max_tokens exceed the 512-token context: vLLM refuses it
+    long_prompt = "word " * 400
+    a, b = arena.compare_once(long_prompt, GenerationParams(max_tokens=300, chat=False))
+    for answer in (a, b):
+        assert "refused" in answer.error and "HTTP 400" in answer.error
+
+
+def test_killed_engine_mid_stream_leaves_the_other_working(arena: Arena) -> None:
+    params = GenerationParams(max_tokens=400, temperature=0.8, seed=1, chat=False)
+    engine_b = arena.slot("B").engine
+    assert engine_b is not None
+    tree = engine_b.pids()
+    killed = False
+    for progress in arena.compare("Once upon a time", params, "simultaneous"):
+        if not killed and progress.texts.get("B"):
+            os.killpg(tree[0], signal.SIGKILL)
+            killed = True
+    assert killed, "B streamed at least one chunk before the kill"
+    a, b = progress.answers["A"], progress.answers["B"]
+    assert a.error == "" and a.text
+    assert b.error, "B's answer reports the failure"
+    assert arena.status("B").state == "failed"
+    assert "signal 9" in arena.status("B").message
+    arena.stop("B")
+    time.sleep(1)
+    assert not [p for p in tree if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    # the killed slot restarts and answers again; A was never touched
+    assert arena.start("B").state == "ready"
+    assert not arena.compare_once("The", GREEDY)[1].error

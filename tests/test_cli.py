@@ -1,0 +1,50 @@
+"""`python -m playground compare --json` as a user runs it: its own engines, real JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"label", "model", "quantization", "text", "ttft_ms", "decode_tok_s", "itl_p50_ms", "itl_p95_ms", "e2e_ms",
+        "prompt_tokens", "output_tokens", "memory_mb"}
+
+
+def run_cli(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PLAYGROUND_DATA": str(data), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "playground", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=900)
+
+
+def test_compare_json_with_gptq(data_dir: Path) -> None:
+    out = run_cli("compare", "--a", "tiny/bf16", "--b", "tiny/gptq,quantization=gptq", "--prompt", "The value",
+                  "--max-tokens", "12", "--completion", "--json", data=data_dir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["mode"] == "fair"
+    a, b = result["engines"]
+    assert KEYS <= set(a) and KEYS <= set(b)
+    assert b["quantization"] == "gptq"
+    for e in (a, b):
+        assert e["text"] and 0 < e["output_tokens"] <= 12 and e["prompt_tokens"] > 0 and e["memory_mb"] > 0
+
+
+def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) -> None:
+    out = run_cli("compare", "--a", "tiny/bf16", "--b", str(tmp_path / "no-such-model"), "--prompt", "Hi",
+                  "--max-tokens", "4", "--json", data=data_dir)
+    assert out.returncode == 1
+    assert "engine B" in out.stderr and "could not be found" in out.stderr
+    a, b = json.loads(out.stdout)["engines"]
+    assert a["text"] and a["error"] is None, "A still answers"
+    assert b["error"] and b["text"] == ""
+
+
+def test_bad_spec_is_a_usage_error(data_dir: Path) -> None:
+    out = run_cli("compare", "--a", "m,nonsense=1", "--prompt", "x", data=data_dir)
+    assert out.returncode == 2 and "unknown engine setting" in out.stderr

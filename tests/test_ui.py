@@ -1,0 +1,55 @@
+"""The Gradio app driven through its real server with gradio_client, on the real engines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+
+from playground.arena import Arena
+from playground.ui import build_ui
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def client(arena: Arena) -> Iterator[Client]:
+    demo: gr.Blocks = build_ui(arena)
+    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def test_compare_through_the_ui(client: Client) -> None:
+    text_a, text_b, figs_a, figs_b, message = client.predict(
+        "The function returns", "fair", False, 0.0, 1.0, 16, 0, api_name="/compare"
+    )
+    assert text_a.strip() and text_b.strip()
+    assert "TTFT" in figs_a and "tok/s" in figs_b
+    assert message == ""
+
+
+def test_refresh_shows_ready_engines_and_charts(client: Client) -> None:
+    card_a, card_b, memory, latency, history = client.predict(api_name="/refresh")
+    assert "ready" in card_a and "ready" in card_b
+    assert "KV cache" in card_a
+    assert memory is not None and latency is not None
+    assert history["data"], "the history table lists the requests made so far"
+
+
+def test_bad_input_is_explained_not_crashed(client: Client) -> None:
+    *_, message = client.predict("", "fair", True, 0.0, 1.0, 16, 0, api_name="/compare")
+    assert "empty" in message
+    *_, message = client.predict("hi", "fair", True, float("nan"), 1.0, 16, 0, api_name="/compare")
+    assert "temperature" in message
+
+
+def test_unsupported_method_is_refused_before_launch(client: Client, arena: Arena) -> None:
+    form = ["tiny/bf16", "fp8", "auto", 0.25, 512, "auto", True, 1, "", "", ""]
+    card = client.predict(*form, api_name="/start_b")
+    assert "Not started" in card and "CPU" in card
+    assert arena.status("B").state == "ready", "the running engine was left alone"
