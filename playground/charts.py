@@ -19,6 +19,15 @@ def _gib(value: float | None) -> float | None:
     return None if value is None else value / GIB
 
 
+def _empty(fig: go.Figure, note: str) -> go.Figure:
+    """A placeholder that says what will appear, instead of bare axes."""
+    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"size": 14, "color": DEVICE_COLOR})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 15}},
@@ -52,6 +61,8 @@ def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) ->
             )
         )
     fig.update_yaxes(title_text="GiB", rangemode="tozero")
+    if not samples:
+        _empty(fig, "Memory appears here once an engine starts")
     return _layout(fig, f"Memory · {source}")
 
 
@@ -91,4 +102,6 @@ def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) 
         )
     fig.update_xaxes(title_text="request #", dtick=1)
     fig.update_yaxes(rangemode="tozero")
+    if not any(not r.error for r in records):
+        _empty(fig, "Send a prompt: each request adds a point per engine")
     return _layout(fig, "Latency per request")
