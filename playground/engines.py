@@ -26,6 +26,27 @@ from playground.specs import EngineSpec, server_args
 
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 READY_TIMEOUT_S = 1200.0  # a cold first start on a GPU took 238 s (device README); hub downloads add more
+# Runs each engine under a small guard in the same process group: if the app dies without stopping
+# its engines (SIGKILL, a crash), the guard sees its parent change and kills the group, so no
+# engine keeps holding GPU memory. A child killed by a signal is re-raised so the exit reads the same.
+GUARD = r"""
+import os, signal, subprocess, sys
+parent = int(sys.argv[1])
+child = subprocess.Popen(sys.argv[2:])
+for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, lambda s, _f: child.send_signal(s))
+while child.poll() is None:
+    if os.getppid() != parent:
+        os.killpg(0, signal.SIGKILL)
+    try:
+        child.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        pass
+if child.returncode < 0:
+    signal.signal(-child.returncode, signal.SIG_DFL)
+    os.kill(os.getpid(), -child.returncode)
+sys.exit(child.returncode)
+"""
 _LIVE: set[Engine] = set()
 _LIVE_LOCK = threading.Lock()
 _LIVE_REGISTERED: list[bool] = []
@@ -73,15 +94,16 @@ class Engine:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.log_path = self.log_dir / f"engine-{self.name}-{stamp}-{port}.log"
         python = self.spec.python or os.environ.get("PLAYGROUND_ENGINE_PYTHON") or sys.executable
-        cmd = [python, "-m", SERVER_MODULE, *server_args(self.spec, port=port, api_key=self.api_key)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **dict(self.spec.env), **self.extra_env}
+        cmd = [python, "-m", SERVER_MODULE, *server_args(self.spec, port=port)]
+        guarded = [python, "-c", GUARD, str(os.getpid()), *cmd]
+        # The key goes in the environment, not argv, where any local user could read it in `ps`.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **dict(self.spec.env), **self.extra_env,
+               "VLLM_API_KEY": self.api_key}
         with open(self.log_path, "wb") as log:
-            # The key is a secret: the log shows the command without it.
-            shown = [("***" if prev == "--api-key" else a) for prev, a in zip(["", *cmd], cmd, strict=False)]
-            log.write(("$ " + " ".join(shown) + "\n").encode())
+            log.write(("$ " + " ".join(cmd) + "\n").encode())
             log.flush()
             self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
-                cmd,
+                guarded,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -135,9 +135,9 @@ def _coerce(key: str, value: str) -> Any:
     return value
 
 
-def server_args(spec: EngineSpec, *, port: int, api_key: str) -> list[str]:
-    """The vLLM OpenAI server's arguments for this spec (after the interpreter and `-m` module)."""
-    args = ["--model", spec.model, "--host", "127.0.0.1", "--port", str(port), "--api-key", api_key]
+def server_args(spec: EngineSpec, *, port: int) -> list[str]:
+    """The vLLM OpenAI server's arguments for this spec (the API key travels in VLLM_API_KEY)."""
+    args = ["--model", spec.model, "--host", "127.0.0.1", "--port", str(port)]
     args += ["--served-model-name", spec.served_name or spec.model]
     if spec.quantization not in ("", "auto", "none"):
         args += ["--quantization", spec.quantization]

@@ -114,17 +114,13 @@ def build_ui(arena: Arena) -> gr.Blocks:
                         stop = gr.Button(f"Stop {name}", variant="stop")
                     start.click(_start_handler(arena, name), form, cards[name], api_name=f"start_{name.lower()}")
                     stop.click(_stop_handler(arena, name), None, cards[name], api_name=f"stop_{name.lower()}")
-        with gr.Group():
-            prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[0])
-            with gr.Row():
-                mode = gr.Radio(
-                    list(MODES),
-                    value="fair",
-                    label="Mode",
-                    info="fair: A then B, so neither slows the other · simultaneous: both at once",
-                )
-                chat = gr.Checkbox(True, label="Chat template (off: plain completion)")
-                go_btn = gr.Button("Compare ▶", variant="primary", scale=0, min_width=160)
+        with gr.Row(equal_height=True):
+            prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[0], scale=5)
+            go_btn = gr.Button("Compare ▶", variant="primary", scale=1, min_width=150, size="lg")
+        with gr.Row():
+            mode = gr.Radio(list(MODES), value="fair", label="Mode", scale=2,
+                            info="fair: A then B, so neither slows the other · simultaneous: both at once")
+            chat = gr.Checkbox(True, label="Chat template", info="off: plain completion", scale=1)
         with gr.Accordion("Sampling", open=False), gr.Row():
             temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature")
             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+import httpx
 import psutil
 import pytest
 
@@ -84,3 +85,13 @@ def test_killed_engine_mid_stream_leaves_the_other_working(arena: Arena) -> None
     # the killed slot restarts and answers again; A was never touched
     assert arena.start("B").state == "ready"
     assert not arena.compare_once("The", GREEDY)[1].error
+
+
+def test_engines_are_private_to_the_app(arena: Arena) -> None:
+    engine = arena.slot("A").engine
+    assert engine is not None
+    assert engine.base_url.startswith("http://127.0.0.1:")
+    denied = httpx.post(f"{engine.base_url}/v1/completions", json={"model": engine.model_id, "prompt": "x"})
+    assert denied.status_code == 401, "no key, no answer"
+    for pid in engine.pids():
+        assert engine.api_key not in " ".join(psutil.Process(pid).cmdline()), "the key is not on any command line"

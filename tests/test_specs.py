@@ -28,11 +28,11 @@ def test_parse_spec_rejects_bad_input(text: str) -> None:
 def test_server_args_are_a_list_without_shell() -> None:
     spec = EngineSpec(model="m; rm -rf /", quantization="awq", max_model_len=512, enforce_eager=True,
                       extra_args=("--max-num-seqs", "8"))
-    args = server_args(spec, port=1234, api_key="k")
+    args = server_args(spec, port=1234)
     assert args[:2] == ["--model", "m; rm -rf /"]  # one argv element: nothing is interpreted
     assert ["--host", "127.0.0.1"] == args[2:4] and "--enforce-eager" in args
     assert args[args.index("--quantization") + 1] == "awq" and args[-2:] == ["--max-num-seqs", "8"]
-    assert "--quantization" not in server_args(EngineSpec(model="m"), port=1, api_key="k")
+    assert "--quantization" not in server_args(EngineSpec(model="m"), port=1)
 
 
 def test_utilizations_over_commit_one_device() -> None:
