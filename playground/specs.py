@@ -49,6 +49,8 @@ MIN_CAPABILITY: dict[str, int] = {
     "torchao": 75,
 }
 MAX_UTILIZATION_SUM = 0.95
+# The playground owns where an engine listens and its key: it binds 127.0.0.1 on a free port.
+RESERVED_ARGS = frozenset({"--host", "--port", "--api-key", "--model", "--served-model-name"})
 
 
 class SpecError(ValueError):
@@ -185,6 +187,9 @@ def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
             f"tensor_parallel_size {spec.tensor_parallel_size} needs that many GPUs; "
             f"this machine has {device.count if device.kind == 'cuda' else 0}"
         )
+    owned = sorted({a.split("=")[0] for a in spec.extra_args} & RESERVED_ARGS)
+    if owned:
+        problems.append(f"extra arguments {', '.join(owned)} are set by the playground itself; remove them")
     problems += _method_problems(spec.quantization, device)
     if device.kind == "cpu" and spec.kv_cache_dtype != "auto":
         problems.append(f"kv_cache_dtype {spec.kv_cache_dtype} needs a GPU; use auto on the CPU")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
+from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
 from playground.arena import Arena
+from playground.engines import Engine, EngineError
 from playground.generation import GenerationParams
-from playground.specs import SpecError
+from playground.specs import EngineSpec, SpecError
 
 pytestmark = pytest.mark.engine
 GREEDY = GenerationParams(max_tokens=24, temperature=0.0, chat=False)
@@ -95,3 +98,37 @@ def test_engines_are_private_to_the_app(arena: Arena) -> None:
     assert denied.status_code == 401, "no key, no answer"
     for pid in engine.pids():
         assert engine.api_key not in " ".join(psutil.Process(pid).cmdline()), "the key is not on any command line"
+
+
+def test_attach_to_existing_endpoints(arena: Arena, data_dir: Path) -> None:
+    """A slot can point at a vLLM server the playground did not start (here: the session's own)."""
+    a, b = (arena.slot(n).engine for n in ("A", "B"))
+    assert a is not None and b is not None
+    specs = [EngineSpec(model="unused", endpoint=e.base_url, api_key=e.api_key) for e in (a, b)]
+    attached = Arena(specs, data_dir=data_dir / "attached", device=arena.device)
+    try:
+        for name in ("A", "B"):
+            assert attached.start(name).state == "ready"
+        answers = attached.compare_once("The function returns", GREEDY)
+        assert [x.error for x in answers] == ["", ""] and all(x.text for x in answers)
+        attached.sample_once()
+        assert attached.samples[-1].engines == {}, "no process of ours to measure for an attached endpoint"
+    finally:
+        attached.shutdown()
+    assert arena.status("A").state == "ready", "stopping an attached slot leaves the server running"
+
+
+def test_port_in_use_is_reported(arena: Arena, data_dir: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        spec = EngineSpec(model=str(data_dir / "tiny" / "bf16"), max_model_len=512, enforce_eager=True,
+                          gpu_memory_utilization=0.25, extra_args=("--port", str(port)))
+        engine = Engine(spec, name="P", log_dir=data_dir / "logs", env={"VLLM_CPU_KVCACHE_SPACE": "1"})
+        engine.launch()
+        try:
+            with pytest.raises(EngineError, match="port is already in use"):
+                engine.wait_ready(timeout_s=300)
+        finally:
+            engine.stop()

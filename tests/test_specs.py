@@ -63,3 +63,8 @@ def test_generation_checks() -> None:
     assert "context" in check_generation("hi", GenerationParams(max_tokens=10_000), max_model_len=512)[0]
     assert "temperature" in check_generation("hi", GenerationParams(temperature=float("nan")))[0]
     assert "mode" in check_generation("hi", ok, mode="fast")[0]
+
+
+def test_extra_args_cannot_take_over_the_server() -> None:
+    (msg,) = check_spec(EngineSpec(model="m", extra_args=("--host", "0.0.0.0", "--port=80")), CPU)
+    assert "--host, --port" in msg
