@@ -20,7 +20,9 @@ from playground.generation import GenerationParams, check_generation
 from playground.metrics import request_timing
 from playground.phases import explain_exit
 from playground.prometheus import EngineMetrics
+from playground.quality_report import QualityReport, measure_quality
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
+from playground.scoring import Endpoint
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
 
 SLOT_NAMES = ("A", "B")
@@ -79,6 +81,7 @@ class Arena:
         self.slots = {n: Slot(n, spec) for n, spec in zip(SLOT_NAMES, specs, strict=True)}
         self.samples: deque[MemorySample] = deque(maxlen=max_samples)
         self.history: list[RequestRecord] = []
+        self.quality_runs: list[QualityReport] = []
         self._compares = 0
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()  # engines start one after the other, never at once
@@ -277,6 +280,25 @@ class Arena:
         with self._lock:
             self.history.append(RequestRecord(number, time.time(), name, slot.label, mode, prompt, timing, error))
         return answer
+
+    def quality(self, prompt: str, *, max_tokens: int = 64, text: str | None = None) -> QualityReport:
+        """Greedy answers of both engines with top-k logprobs: where B departs from A, KL, perplexity."""
+        if problems := check_generation(prompt, GenerationParams(max_tokens=max_tokens), max_model_len=None):
+            raise SpecError("; ".join(problems))
+        endpoints = []
+        for name in SLOT_NAMES:
+            engine, status = self.slot(name).engine, self.status(name)
+            if engine is None or status.state != "ready":
+                raise EngineError(f"engine {name} is not ready ({status.message or status.phase})")
+            endpoints.append(Endpoint(engine.base_url, engine.api_key, engine.model_id))
+        context = min((s.spec.max_model_len or 2048 for s in self.slots.values()), default=2048)
+        window = max(16, min(1024, context - 8))
+        report = measure_quality(
+            endpoints[0], endpoints[1], prompt, max_tokens=max_tokens, text=text, window=window, stride=window // 2
+        )
+        with self._lock:
+            self.quality_runs.append(report)
+        return report
 
     def labels(self) -> dict[str, str]:
         """Each slot's display label, A first."""

@@ -21,8 +21,9 @@ def _gib(value: float | None) -> float | None:
 
 def _empty(fig: go.Figure, note: str) -> go.Figure:
     """A placeholder that says what will appear, instead of bare axes."""
-    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font={"size": 14, "color": DEVICE_COLOR})
+    fig.add_annotation(
+        text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": DEVICE_COLOR}
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -105,3 +106,36 @@ def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) 
     if not any(not r.error for r in records):
         _empty(fig, "Send a prompt: each request adds a point per engine")
     return _layout(fig, "Latency per request")
+
+
+def kl_figure(kl_forced: Sequence[float], kl_free: Sequence[float], first_divergence: int | None) -> go.Figure:
+    """KL(A‖B) per output position, teacher-forced and free-running, with the first divergence marked."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            y=list(kl_forced),
+            name="teacher-forced (B on A's tokens)",
+            mode="lines+markers",
+            line={"color": ENGINE_COLORS[1]},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            y=list(kl_free),
+            name="free-running (until the answers part)",
+            mode="lines",
+            line={"color": ENGINE_COLORS[0], "dash": "dot"},
+        )
+    )
+    if first_divergence is not None:
+        fig.add_vline(
+            x=first_divergence,
+            line={"color": "#dc2626", "dash": "dash"},
+            annotation_text="first difference",
+            annotation_position="top right",
+        )
+    fig.update_xaxes(title_text="output token position")
+    fig.update_yaxes(title_text="KL (nats, lower bound)", rangemode="tozero")
+    if not kl_forced and not kl_free:
+        _empty(fig, "Measure a prompt to see where B departs from A")
+    return _layout(fig, "KL divergence of B from A per token")

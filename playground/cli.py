@@ -1,4 +1,4 @@
-"""Headless command line on the same core: `python -m playground compare|tiny ...`."""
+"""Headless command line on the same core: `python -m playground compare|quality|tiny ...`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from playground.client import GenerationError
 from playground.defaults import data_dir, default_pair
 from playground.engines import EngineError
-from playground.generation import MODES, GenerationParams
+from playground.generation import MODES, GenerationParams, check_generation
 from playground.records import EngineStatus
 from playground.specs import SpecError, parse_spec
+
+if TYPE_CHECKING:
+    from playground.arena import Arena
 
 
 def _progress(name: str):  # type: ignore[no-untyped-def]
@@ -27,20 +32,35 @@ def _progress(name: str):  # type: ignore[no-untyped-def]
     return show
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    """Start both engines, send one prompt, print the figures as JSON, stop the engines."""
-    from playground.arena import Arena  # noqa: PLC0415 - keeps `tiny` free of the core's imports
+def _arena(args: argparse.Namespace) -> Arena:
+    """The arena for --a/--b (defaults: the default pair); raises SpecError for a bad spec."""
+    from playground.arena import Arena
     from playground.monitor import device_info
 
     device = device_info()
     a, b = default_pair(device)
-    try:
-        a = parse_spec(args.a, base=a) if args.a else a
-        b = parse_spec(args.b, base=b) if args.b else b
-    except SpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    arena = Arena((a, b), data_dir=data_dir(), device=device, sample_interval_s=0.5)
+    a = parse_spec(args.a, base=a) if args.a else a
+    b = parse_spec(args.b, base=b) if args.b else b
+    return Arena((a, b), data_dir=data_dir(), device=device, sample_interval_s=0.5)
+
+
+def _start_both(arena: Arena) -> bool:
+    """Start A then B with progress on stderr; True when both are ready."""
+    ok = True
+    for name in ("A", "B"):
+        slot = arena.slot(name)
+        print(f"[{name}] starting {slot.spec.model} (quantization {slot.spec.quantization})", file=sys.stderr)
+        try:
+            status = arena.start(name, on_progress=_progress(name))
+            print(f"[{name}] ready in {status.startup_s or 0:.0f} s", file=sys.stderr)
+        except (SpecError, EngineError) as exc:
+            print(f"error: engine {name}: {exc}", file=sys.stderr)
+            ok = False
+    return ok
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Start both engines, send one prompt, print the figures as JSON, stop the engines."""
     params = GenerationParams(
         max_tokens=args.max_tokens,
         temperature=args.temperature,
@@ -48,34 +68,53 @@ def cmd_compare(args: argparse.Namespace) -> int:
         seed=args.seed,
         chat=not args.completion,
     )
-    failed = False
     try:
-        for name in ("A", "B"):
-            try:
-                slot = arena.slot(name)
-                print(f"[{name}] starting {slot.spec.model} ({slot.spec.quantization})", file=sys.stderr)
-                status = arena.start(name, on_progress=_progress(name))
-                print(f"[{name}] ready in {status.startup_s or 0:.0f} s", file=sys.stderr)
-            except (SpecError, EngineError) as exc:
-                print(f"error: engine {name}: {exc}", file=sys.stderr)
-                failed = True
-        try:
-            answers = arena.compare_once(args.prompt, params, args.mode)
-        except SpecError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        arena = _arena(args)
+        lens = [s.spec.max_model_len for s in arena.slots.values() if s.spec.max_model_len]
+        if problems := check_generation(args.prompt, params, max_model_len=min(lens, default=None), mode=args.mode):
+            raise SpecError("; ".join(problems))
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        failed = not _start_both(arena)
+        answers = arena.compare_once(args.prompt, params, args.mode)
         arena.sample_once()
-        result = {"mode": args.mode, "engines": [a.as_dict() for a in answers]}
         for ans in answers:
             if ans.error:
                 print(f"error: engine {ans.slot}: {ans.error}", file=sys.stderr)
                 failed = True
         if args.json:
-            print(json.dumps(result, indent=2))
+            print(json.dumps({"mode": args.mode, "engines": [a.as_dict() for a in answers]}, indent=2))
         else:
             for ans in answers:
                 print(f"--- {ans.label}\n{ans.text}\n")
         return 1 if failed else 0
+    finally:
+        arena.shutdown()
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    """Greedy answers with logprobs from both engines: divergence, KL, perplexity as JSON."""
+    text = None
+    try:
+        if args.text:
+            text = Path(args.text).read_text(encoding="utf-8", errors="replace")
+        arena = _arena(args)
+    except (SpecError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if not _start_both(arena):
+            return 1
+        try:
+            report = arena.quality(args.prompt, max_tokens=args.max_tokens, text=text)
+        except (SpecError, EngineError, GenerationError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        out = report.as_dict()
+        print(json.dumps(out if args.json else {k: out[k] for k in list(out)[:5]}, indent=2))
+        return 0
     finally:
         arena.shutdown()
 
@@ -110,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--completion", action="store_true", help="plain completion instead of chat")
     cmp.add_argument("--json", action="store_true", help="print one JSON object")
     cmp.set_defaults(func=cmd_compare)
+    qual = sub.add_parser("quality", help="where B's greedy answer departs from A's, KL and perplexity")
+    qual.add_argument("--a", help="engine A: MODEL[,key=value...]")
+    qual.add_argument("--b", help="engine B: MODEL[,key=value...]")
+    qual.add_argument("--prompt", required=True)
+    qual.add_argument("--text", help="a text file both engines score for perplexity")
+    qual.add_argument("--max-tokens", type=int, default=64)
+    qual.add_argument("--json", action="store_true", help="print the full JSON (per-position KL included)")
+    qual.set_defaults(func=cmd_quality)
     tiny = sub.add_parser("tiny", help="build the tiny bf16/AWQ/GPTQ checkpoints (no network)")
     tiny.add_argument("--out", required=True, help="folder to write DIR/bf16, DIR/awq, DIR/gptq")
     tiny.set_defaults(func=cmd_tiny)

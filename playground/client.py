@@ -147,3 +147,22 @@ def fetch_metrics(base_url: str, timeout_s: float = 2.0) -> EngineMetrics:
     response = httpx.get(f"{base_url}/metrics", timeout=timeout_s)
     response.raise_for_status()
     return engine_metrics(response.text)
+
+
+def post_json(base_url: str, api_key: str, path: str, body: dict[str, Any], timeout_s: float = 300.0) -> Any:
+    """One non-streamed request; raises GenerationError with the engine's own message."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.post(base_url + path, json=body, headers=headers, timeout=timeout_s)
+    except httpx.ConnectError as exc:
+        raise GenerationError("the engine is not reachable (it may have stopped)") from exc
+    except httpx.HTTPError as exc:
+        raise GenerationError(f"request failed: {type(exc).__name__}: {exc}") from exc
+    if response.status_code != 200:
+        raise GenerationError(_error_message(response))
+    return response.json()
+
+
+def tokenize(base_url: str, api_key: str, model: str, text: str) -> list[int]:
+    """The engine's own token ids for `text` (its /tokenize endpoint, special tokens included)."""
+    return [int(t) for t in post_json(base_url, api_key, "/tokenize", {"model": model, "prompt": text})["tokens"]]

@@ -97,8 +97,13 @@ class Engine:
         cmd = [python, "-m", SERVER_MODULE, *server_args(self.spec, port=port)]
         guarded = [python, "-c", GUARD, str(os.getpid()), *cmd]
         # The key goes in the environment, not argv, where any local user could read it in `ps`.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **dict(self.spec.env), **self.extra_env,
-               "VLLM_API_KEY": self.api_key}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            **dict(self.spec.env),
+            **self.extra_env,
+            "VLLM_API_KEY": self.api_key,
+        }
         with open(self.log_path, "wb") as log:
             log.write(("$ " + " ".join(cmd) + "\n").encode())
             log.flush()

@@ -13,6 +13,7 @@ from playground import charts, views
 from playground.arena import SLOT_NAMES, Arena
 from playground.generation import MODES, GenerationParams
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
+from playground.ui_quality import quality_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = """
@@ -96,58 +97,77 @@ def _spec_from_form(arena: Arena, name: str, values: tuple[Any, ...]) -> EngineS
 
 def build_ui(arena: Arena) -> gr.Blocks:
     """The whole app over one arena; every event has an api_name (scriptable, testable)."""
-    cards: dict[str, gr.Markdown] = {}
-    panes: dict[str, gr.Textbox] = {}
-    figures: dict[str, gr.Markdown] = {}
     with gr.Blocks(title="vLLM Quantization Playground") as demo:
         gr.Markdown(_intro(arena))
-        with gr.Row(equal_height=False):
-            for name in SLOT_NAMES:
-                slot = arena.slot(name)
-                with gr.Column(elem_classes=[f"slot-{name}"]):
-                    cards[name] = gr.Markdown(
-                        views.engine_card(slot.label, slot.spec, arena.status(name), slot.metrics, None, "")
-                    )
-                    form = _settings(slot.spec)
-                    with gr.Row():
-                        start = gr.Button(f"Start / restart {name}", variant="secondary")
-                        stop = gr.Button(f"Stop {name}", variant="stop")
-                    start.click(_start_handler(arena, name), form, cards[name], api_name=f"start_{name.lower()}")
-                    stop.click(_stop_handler(arena, name), None, cards[name], api_name=f"stop_{name.lower()}")
-        with gr.Row(equal_height=True):
-            prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[0], scale=5)
-            go_btn = gr.Button("Compare ▶", variant="primary", scale=1, min_width=150, size="lg")
-        with gr.Row():
-            mode = gr.Radio(list(MODES), value="fair", label="Mode", scale=2,
-                            info="fair: A then B, so neither slows the other · simultaneous: both at once")
-            chat = gr.Checkbox(True, label="Chat template", info="off: plain completion", scale=1)
-        with gr.Accordion("Sampling", open=False), gr.Row():
-            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature")
-            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
-            max_tokens = gr.Number(96, label="max_tokens", precision=0)
-            seed = gr.Number(0, label="seed", precision=0)
-        gr.Examples(EXAMPLES, prompt)
-        message = gr.Markdown(elem_classes=["message"])
-        with gr.Row():
-            for name in SLOT_NAMES:
-                with gr.Column():
-                    panes[name] = gr.Textbox(
-                        label=f"Answer {name}", lines=10, max_lines=18, interactive=False, elem_classes=[f"pane-{name}"]
-                    )
-                    figures[name] = gr.Markdown()
-        with gr.Row():
-            memory_plot = gr.Plot(charts.memory_figure([], arena.labels()), label="Memory")
-            latency_plot = gr.Plot(charts.latency_figure([], arena.labels()), label="Latency")
-        with gr.Accordion("History", open=True):
-            history = gr.Dataframe(headers=views.HISTORY_COLUMNS, value=[], interactive=False, wrap=True)
-        inputs = [prompt, mode, chat, temperature, top_p, max_tokens, seed]
-        outputs = [panes["A"], panes["B"], figures["A"], figures["B"], message]
-        go_btn.click(_compare_handler(arena), inputs, outputs, api_name="compare")
-        prompt.submit(_compare_handler(arena), inputs, outputs, api_visibility="private")
+        cards = _engine_row(arena)
+        with gr.Tab("Compare"):
+            live = _compare_tab(arena)
+        with gr.Tab("Quality"):
+            quality_tab(arena)
         timer = gr.Timer(1.0)
-        live = [cards["A"], cards["B"], memory_plot, latency_plot, history]
-        timer.tick(_refresh_handler(arena), None, live, api_name="refresh", show_progress="hidden")
+        timer.tick(
+            _refresh_handler(arena), None, [cards["A"], cards["B"], *live], api_name="refresh", show_progress="hidden"
+        )
     return demo
+
+
+def _engine_row(arena: Arena) -> dict[str, gr.Markdown]:
+    """One card per slot with its settings and start/stop buttons."""
+    cards: dict[str, gr.Markdown] = {}
+    with gr.Row(equal_height=False):
+        for name in SLOT_NAMES:
+            slot = arena.slot(name)
+            with gr.Column(elem_classes=[f"slot-{name}"]):
+                cards[name] = gr.Markdown(_card(arena, name))
+                form = _settings(slot.spec)
+                with gr.Row():
+                    start = gr.Button(f"Start / restart {name}", variant="secondary")
+                    stop = gr.Button(f"Stop {name}", variant="stop")
+                start.click(_start_handler(arena, name), form, cards[name], api_name=f"start_{name.lower()}")
+                stop.click(_stop_handler(arena, name), None, cards[name], api_name=f"stop_{name.lower()}")
+    return cards
+
+
+def _compare_tab(arena: Arena) -> list[gr.components.Component]:
+    """Prompt, both answer panes, live charts and history; returns the components the timer refreshes."""
+    panes: dict[str, gr.Textbox] = {}
+    figures: dict[str, gr.Markdown] = {}
+    with gr.Row(equal_height=True):
+        prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[0], scale=5)
+        go_btn = gr.Button("Compare ▶", variant="primary", scale=1, min_width=150, size="lg")
+    with gr.Row():
+        mode = gr.Radio(
+            list(MODES),
+            value="fair",
+            label="Mode",
+            scale=2,
+            info="fair: A then B, so neither slows the other · simultaneous: both at once",
+        )
+        chat = gr.Checkbox(True, label="Chat template", info="off: plain completion", scale=1)
+    with gr.Accordion("Sampling", open=False), gr.Row():
+        temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature")
+        top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
+        max_tokens = gr.Number(96, label="max_tokens", precision=0)
+        seed = gr.Number(0, label="seed", precision=0)
+    gr.Examples(EXAMPLES, prompt)
+    message = gr.Markdown(elem_classes=["message"])
+    with gr.Row():
+        for name in SLOT_NAMES:
+            with gr.Column():
+                panes[name] = gr.Textbox(
+                    label=f"Answer {name}", lines=10, max_lines=18, interactive=False, elem_classes=[f"pane-{name}"]
+                )
+                figures[name] = gr.Markdown()
+    with gr.Row():
+        memory_plot = gr.Plot(charts.memory_figure([], arena.labels()), label="Memory")
+        latency_plot = gr.Plot(charts.latency_figure([], arena.labels()), label="Latency")
+    with gr.Accordion("History", open=True):
+        history = gr.Dataframe(headers=views.HISTORY_COLUMNS, value=[], interactive=False, wrap=True)
+    inputs = [prompt, mode, chat, temperature, top_p, max_tokens, seed]
+    outputs = [panes["A"], panes["B"], figures["A"], figures["B"], message]
+    go_btn.click(_compare_handler(arena), inputs, outputs, api_name="compare")
+    prompt.submit(_compare_handler(arena), inputs, outputs, api_visibility="private")
+    return [memory_plot, latency_plot, history]
 
 
 def _card(arena: Arena, name: str) -> str:

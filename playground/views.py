@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from playground.prometheus import EngineMetrics
+from playground.quality_report import QualityReport
 from playground.records import EngineAnswer, EngineStatus, RequestRecord
 from playground.specs import EngineSpec
 
@@ -119,3 +120,33 @@ def history_rows(records: Sequence[RequestRecord]) -> list[list[object]]:
             ]
         )
     return rows
+
+
+def highlighted_tokens(pieces: Sequence[str], first_divergence: int | None) -> list[tuple[str, str | None]]:
+    """Token pieces for gr.HighlightedText: the first differing token and what follows it marked."""
+    out: list[tuple[str, str | None]] = []
+    for i, piece in enumerate(pieces):
+        label = None
+        if first_divergence is not None and i >= first_divergence:
+            label = "first difference" if i == first_divergence else "after"
+        out.append((piece, label))
+    return out
+
+
+def quality_summary(report: QualityReport) -> str:
+    """Markdown with agreement, first divergence, mean KL and perplexity."""
+    d = report.divergence
+    where = "the answers agree throughout" if d.first_divergence is None else f"token {d.first_divergence}"
+    kl = "–" if report.kl_mean is None else f"{report.kl_mean:.4f} nats/token"
+    lines = [
+        f"**Agreement** {d.agreement * 100:.1f} % of {d.tokens_compared} tokens · **first difference** {where}",
+        f"**Mean KL(A‖B)**, teacher-forced: {kl} (top-{report.top_k} lower bound)",
+    ]
+    if (p := report.perplexity) is not None:
+        diff = "" if p.a is None or p.b is None else f" · B − A = {p.b - p.a:+.3f} ({(p.b / p.a - 1) * 100:+.2f} %)"
+        lines.append(
+            f"**Perplexity** A {_num(p.a, '{:.3f}')} · B {_num(p.b, '{:.3f}')}{diff} · "
+            f"{p.tokens_scored:,} tokens scored, window {p.window}, stride {p.stride}"
+        )
+    lines += [f"⚠️ {n}" for n in report.notes]
+    return "\n\n".join(lines)
