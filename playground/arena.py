@@ -20,9 +20,9 @@ from playground.generation import GenerationParams, check_generation
 from playground.metrics import request_timing
 from playground.phases import explain_exit
 from playground.prometheus import EngineMetrics
-from playground.quality_report import QualityReport, measure_quality
+from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
-from playground.scoring import Endpoint
+from playground.scoring import Endpoint, measure_quality
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
 
 SLOT_NAMES = ("A", "B")
@@ -262,6 +262,8 @@ class Arena:
         error = outcome.error
         if error and engine.returncode() is not None:
             error = f"{error}; {explain_exit(engine.log_report(), engine.returncode())}"
+        elif error and (reason := engine.log_report().failure):
+            error = f"{error} — the engine's log says: {reason}"
         timing = request_timing(
             outcome.sent_at,
             outcome.chunks,

@@ -24,11 +24,18 @@ GPU_PAIR = (
 )
 TINY_ALIAS = "tiny/"
 # The CPU build needs eager mode to start in ~30 s; 0.25 of host memory per engine (FACTS.md).
-_CPU = {"gpu_memory_utilization": 0.25, "max_model_len": 512, "enforce_eager": True}
-TINY_PAIR = (
-    EngineSpec(model="tiny/bf16", label="tiny bf16", **_CPU),  # type: ignore[arg-type]
-    EngineSpec(model="tiny/awq", label="tiny AWQ 4-bit", quantization="awq", **_CPU),  # type: ignore[arg-type]
+TINY_BF16 = EngineSpec(
+    model="tiny/bf16", label="tiny bf16", gpu_memory_utilization=0.25, max_model_len=512, enforce_eager=True
 )
+TINY_AWQ = replace(TINY_BF16, model="tiny/awq", label="tiny AWQ 4-bit", quantization="awq")
+# On AVX2-only CPUs vLLM's CPU build cannot run 4-bit weights; its online int8 weight-only method can.
+TINY_INT8 = replace(TINY_BF16, label="tiny int8 (weight-only)", quantization="int8_per_channel_weight_only")
+
+
+def tiny_pair(device: DeviceInfo) -> tuple[EngineSpec, EngineSpec]:
+    """bf16 against the most aggressive quantization this device runs on the tiny model."""
+    four_bit = device.kind == "cuda" or device.runs_4bit_on_cpu
+    return TINY_BF16, (TINY_AWQ if four_bit else TINY_INT8)
 
 
 def data_dir() -> Path:
@@ -65,7 +72,7 @@ def resolve_tiny(spec: EngineSpec, root: Path) -> EngineSpec:
 def default_pair(device: DeviceInfo, *, online: bool | None = None) -> tuple[EngineSpec, EngineSpec]:
     """The two engines to show first: env PLAYGROUND_A/PLAYGROUND_B, else by device and network."""
     use_gpu_pair = device.kind == "cuda" and (hub_reachable() if online is None else online)
-    base = GPU_PAIR if use_gpu_pair else TINY_PAIR
+    base = GPU_PAIR if use_gpu_pair else tiny_pair(device)
     out = []
     for name, spec in zip(("A", "B"), base, strict=True):
         text = os.environ.get(f"PLAYGROUND_{name}", "").strip()

@@ -31,15 +31,18 @@ def _nvml() -> Any | None:
         return _NVML[0]
 
 
-def _cpu_name() -> str:
+def _cpu_info() -> tuple[str, frozenset[str]]:
+    name, flags = "", frozenset[str]()
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if line.startswith("model name") and not name:
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.processor() or "CPU"
+    return name or platform.processor() or "CPU", flags
 
 
 def device_info() -> DeviceInfo:
@@ -55,7 +58,8 @@ def device_info() -> DeviceInfo:
             total = int(nv.nvmlDeviceGetMemoryInfo(handle).total)
             return DeviceInfo("cuda", name, total, major * 10 + minor, count)
     cores = psutil.cpu_count(logical=True) or 1
-    return DeviceInfo("cpu", f"{_cpu_name()} ({cores} cores)", int(psutil.virtual_memory().total))
+    name, flags = _cpu_info()
+    return DeviceInfo("cpu", f"{name} ({cores} cores)", int(psutil.virtual_memory().total), cpu_flags=flags)
 
 
 def _tree(pids: Sequence[int]) -> set[int]:

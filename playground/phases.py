@@ -21,6 +21,11 @@ _EXCEPTION = re.compile(r"^\s*(?:\w+\.)*(\w*(?:Error|Exception)): (.+)$")
 # Known failures, first match wins: (pattern in the log, message for the user).
 KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
+        re.compile(r"has no attribute 'cpu_gemm_wna16'"),
+        "vLLM's CPU build has no 4-bit kernel for this CPU (it needs AVX-512): use "
+        "int8_per_channel_weight_only here, or a GPU",
+    ),
+    (
         re.compile(r"Address already in use|error while attempting to bind"),
         "the engine's port is already in use by another program",
     ),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 K = TypeVar("K", bound=Hashable)  # a token: its id, or its text
 
@@ -77,3 +77,70 @@ def windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int
         scored_to = end
         start = end - (window - stride) if end < n_tokens else end
     return out
+
+
+@dataclass(frozen=True)
+class GreedyAnswer:
+    """A temperature-0 answer with the engine's own token ids and per-position top-k logprobs."""
+
+    text: str
+    prompt_ids: list[int]
+    token_ids: list[int]
+    pieces: list[str]  # each output token as text, for highlighting
+    top: list[dict[str, float]]  # per output position: token text -> logprob (the k most likely)
+
+
+@dataclass(frozen=True)
+class PerplexityResult:
+    """Perplexity of both engines on the same text, scored on the same token ids."""
+
+    a: float | None
+    b: float | None
+    tokens_scored: int
+    window: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """How B's answer departs from A's, and by how much."""
+
+    prompt: str
+    answer_a: GreedyAnswer
+    answer_b: GreedyAnswer
+    divergence: Divergence
+    kl_free: list[float]  # per position, while both answers still share the same context
+    kl_forced: list[float]  # per position of A's answer, B teacher-forced on A's tokens
+    top_k: int
+    perplexity: PerplexityResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kl_mean(self) -> float | None:
+        """Mean teacher-forced KL(A‖B) per token in nats (a lower bound: see quality.kl_topk)."""
+        return sum(self.kl_forced) / len(self.kl_forced) if self.kl_forced else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's JSON shape."""
+        ppl = self.perplexity
+        return {
+            "agreement": self.divergence.agreement,
+            "first_divergence": self.divergence.first_divergence,
+            "kl_mean": self.kl_mean,
+            "tokens_compared": self.divergence.tokens_compared,
+            "perplexity": None
+            if ppl is None
+            else {
+                "a": ppl.a,
+                "b": ppl.b,
+                "tokens_scored": ppl.tokens_scored,
+                "window": ppl.window,
+                "stride": ppl.stride,
+            },
+            "kl_free": self.kl_free,
+            "kl_forced": self.kl_forced,
+            "top_k": self.top_k,
+            "text_a": self.answer_a.text,
+            "text_b": self.answer_b.text,
+            "notes": self.notes,
+        }

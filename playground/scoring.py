@@ -1,5 +1,6 @@
 """Quality measurements against running engines: greedy answers with top-k logprobs, teacher-forced
-scoring of one token sequence, and windowed perplexity, all through vLLM's OpenAI API."""
+scoring of one token sequence, windowed perplexity, and the report that combines them, all through
+vLLM's OpenAI API."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from playground.client import post_json, tokenize
-from playground.quality import windows
+from playground.quality import (
+    GreedyAnswer,
+    PerplexityResult,
+    QualityReport,
+    compare_tokens,
+    kl_topk,
+    perplexity,
+    windows,
+)
 
 
 @dataclass(frozen=True)
@@ -17,17 +26,6 @@ class Endpoint:
     base_url: str
     api_key: str
     model: str
-
-
-@dataclass(frozen=True)
-class GreedyAnswer:
-    """A temperature-0 answer with the engine's own token ids and per-position top-k logprobs."""
-
-    text: str
-    prompt_ids: list[int]
-    token_ids: list[int]
-    pieces: list[str]  # each output token as text, for highlighting
-    top: list[dict[str, float]]  # per output position: token text -> logprob (the k most likely)
 
 
 def greedy_answer(ep: Endpoint, prompt: str, *, max_tokens: int, k: int) -> GreedyAnswer:
@@ -87,3 +85,43 @@ def text_logprobs(ep: Endpoint, text: str, *, window: int, stride: int) -> TextS
                 raise ValueError(f"the engine returned no logprob for token {j}")
             scores.append(d[ids[j]])
     return TextScore(scores, len(ids), window, stride)
+
+
+TOP_K = 5
+
+
+def measure_quality(
+    a: Endpoint,
+    b: Endpoint,
+    prompt: str,
+    *,
+    max_tokens: int = 64,
+    k: int = TOP_K,
+    text: str | None = None,
+    window: int = 256,
+    stride: int = 128,
+) -> QualityReport:
+    """Greedy answers from both, where they part, KL per position, and perplexity if `text` is given."""
+    ans_a = greedy_answer(a, prompt, max_tokens=max_tokens, k=k)
+    ans_b = greedy_answer(b, prompt, max_tokens=max_tokens, k=k)
+    notes = []
+    if ans_a.prompt_ids != ans_b.prompt_ids:
+        notes.append("the engines tokenize the prompt differently: token-level figures compare different vocabularies")
+    div = compare_tokens(ans_a.token_ids, ans_b.token_ids)
+    # Free-running: contexts are identical up to and including the first differing position.
+    shared = len(ans_a.top) if div.first_divergence is None else div.first_divergence + 1
+    kl_free = [kl_topk(p, q) for p, q in zip(ans_a.top[:shared], ans_b.top[:shared], strict=False)]
+    seq = ans_a.prompt_ids + ans_a.token_ids
+    kl_forced: list[float] = []
+    if ans_a.token_ids:
+        start = len(ans_a.prompt_ids)
+        pa, pb = position_logprobs(a, seq, k), position_logprobs(b, seq, k)
+        kl_forced = [kl_topk(p, q) for p, q in zip(pa[start:], pb[start:], strict=True) if p and q]
+    ppl = None
+    if text and text.strip():
+        sa = text_logprobs(a, text, window=window, stride=stride)
+        sb = text_logprobs(b, text, window=window, stride=stride)
+        if sa.n_tokens != sb.n_tokens:
+            notes.append("the engines tokenize the text differently: perplexities are per their own tokens")
+        ppl = PerplexityResult(perplexity(sa.logprobs), perplexity(sb.logprobs), len(sa.logprobs), window, stride)
+    return QualityReport(prompt, ans_a, ans_b, div, kl_free, kl_forced, k, ppl, notes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from playground.prometheus import EngineMetrics
-from playground.quality_report import QualityReport
+from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, RequestRecord
 from playground.specs import EngineSpec
 

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-PURE = ["metrics", "prometheus", "phases", "specs", "generation", "records", "charts", "views"]
+PURE = ["metrics", "prometheus", "phases", "specs", "generation", "records", "charts", "views", "quality",
+        "memory_math", "planner"]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
 

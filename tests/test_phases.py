@@ -24,8 +24,10 @@ def test_phases_advance_in_order() -> None:
 
 
 def test_known_failures_get_a_plain_reason() -> None:
-    log = ["Traceback (most recent call last):",
-           "OSError: /nope is not a local folder and is not a valid model identifier listed on ..."]
+    log = [
+        "Traceback (most recent call last):",
+        "OSError: /nope is not a local folder and is not a valid model identifier listed on ...",
+    ]
     report = read_log(log)
     assert report.failure and "could not be found" in report.failure
     assert "could not be found" in explain_exit(report, 1) and "exit code 1" in explain_exit(report, 1)
@@ -36,3 +38,8 @@ def test_unknown_exception_is_reported_verbatim() -> None:
     report = read_log(["boom", "RuntimeError: something odd happened"])
     assert report.failure is None
     assert explain_exit(report, 1).endswith("RuntimeError: something odd happened")
+
+
+def test_missing_cpu_4bit_kernel_is_explained() -> None:
+    line = "(Worker pid=1) ERROR [multiproc_executor.py:1063] AttributeError: '_OpNamespace' '_C' object has no attribute 'cpu_gemm_wna16'"
+    assert "AVX-512" in (read_log([line]).failure or "")

@@ -7,7 +7,8 @@ import pytest
 from playground.generation import GenerationParams, check_generation
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec, parse_spec, server_args
 
-CPU = DeviceInfo("cpu", "test CPU", 24 * 10**9)
+CPU = DeviceInfo("cpu", "test CPU", 24 * 10**9, cpu_flags=frozenset({"avx2"}))
+CPU_AVX512 = DeviceInfo("cpu", "test CPU", 24 * 10**9, cpu_flags=frozenset({"avx2", "avx512f"}))
 T4 = DeviceInfo("cuda", "Tesla T4", 16 * 10**9, compute_capability=75)
 V100 = DeviceInfo("cuda", "Tesla V100", 32 * 10**9, compute_capability=70)
 
@@ -47,7 +48,9 @@ def test_utilizations_over_commit_one_device() -> None:
 
 def test_methods_the_device_cannot_run() -> None:
     assert "does not run on vLLM's CPU build" in check_spec(EngineSpec(model="m", quantization="fp8"), CPU)[0]
-    assert check_spec(EngineSpec(model="m", quantization="awq"), CPU) == []
+    assert check_spec(EngineSpec(model="m", quantization="awq"), CPU_AVX512) == []
+    assert "AVX-512" in check_spec(EngineSpec(model="m", quantization="awq"), CPU)[0]
+    assert check_spec(EngineSpec(model="m", quantization="int8_per_channel_weight_only"), CPU) == []
     (msg,) = check_spec(EngineSpec(model="m", quantization="fp8"), V100)
     assert "compute capability 7.5" in msg and "7.0" in msg
     assert check_spec(EngineSpec(model="m", quantization="awq"), T4) == []
