@@ -1,4 +1,4 @@
-"""Headless command line on the same core: `python -m playground compare|quality|tiny ...`."""
+"""Headless command line on the same core: `python -m playground compare|quality|plan|tiny ...`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from playground.client import GenerationError
 from playground.defaults import data_dir, default_pair
@@ -119,6 +119,52 @@ def cmd_quality(args: argparse.Namespace) -> int:
         arena.shutdown()
 
 
+def _model_config(name: str) -> dict[str, Any]:
+    """A preset, a local config.json or folder, or the hub's config.json (no weights)."""
+    from playground.planner import PRESETS
+
+    if name in PRESETS:
+        return PRESETS[name]
+    path = Path(name)
+    if path.is_dir():
+        path = path / "config.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    from huggingface_hub import hf_hub_download  # only for hub ids: fetches config.json alone
+
+    return dict(json.loads(Path(hf_hub_download(name, "config.json")).read_text()))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Predict each method's weights, KV tokens, concurrency and decode ceiling on a GPU."""
+    from playground.memory_math import ModelShape
+    from playground.planner import GPUS, PRESETS, plan
+
+    if args.gpu not in GPUS:
+        print(f"error: unknown GPU {args.gpu!r}; choose one of: {', '.join(GPUS)}", file=sys.stderr)
+        return 2
+    try:
+        shape = ModelShape.from_config(_model_config(args.model))
+    except Exception as exc:  # a missing file, no network, a config without these fields
+        print(
+            f"error: could not read the model's config ({type(exc).__name__}: {exc}); presets: {', '.join(PRESETS)}",
+            file=sys.stderr,
+        )
+        return 2
+    rows = plan(shape, GPUS[args.gpu], context_len=args.context, utilization=args.utilization)
+    result = {"model": args.model, "gpu": args.gpu, "context_len": args.context, "methods": [r.as_dict() for r in rows]}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for r in rows:
+            fit = "fits" if r.fits else "does not fit"
+            print(
+                f"{r.method:10} {r.weights_gb:8.2f} GB  {fit:13} KV {r.kv_tokens:>10,} tokens  "
+                f"x{r.max_concurrency:6.1f}  ceiling {r.decode_ceiling_tok_s:8.1f} tok/s"
+            )
+    return 0
+
+
 def cmd_tiny(args: argparse.Namespace) -> int:
     """Build the tiny model's bf16, AWQ and GPTQ checkpoints into a folder."""
     from playground.tiny import build_tiny
@@ -157,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     qual.add_argument("--max-tokens", type=int, default=64)
     qual.add_argument("--json", action="store_true", help="print the full JSON (per-position KL included)")
     qual.set_defaults(func=cmd_quality)
+    pl = sub.add_parser("plan", help="what fits where: weights, KV cache and decode ceiling per method")
+    pl.add_argument("--model", required=True, help="preset name, local path, or hub id (config.json only)")
+    pl.add_argument("--gpu", required=True, help="T4, L4, A10G, A100-40GB, A100-80GB, H100-80GB, H200")
+    pl.add_argument("--context", type=int, default=4096)
+    pl.add_argument("--utilization", type=float, default=0.9)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan)
     tiny = sub.add_parser("tiny", help="build the tiny bf16/AWQ/GPTQ checkpoints (no network)")
     tiny.add_argument("--out", required=True, help="folder to write DIR/bf16, DIR/awq, DIR/gptq")
     tiny.set_defaults(func=cmd_tiny)

@@ -13,6 +13,7 @@ from playground import charts, views
 from playground.arena import SLOT_NAMES, Arena
 from playground.generation import MODES, GenerationParams
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
+from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -104,6 +105,8 @@ def build_ui(arena: Arena) -> gr.Blocks:
             live = _compare_tab(arena)
         with gr.Tab("Quality"):
             quality_tab(arena)
+        with gr.Tab("What fits where"):
+            planner_tab(arena.device)
         timer = gr.Timer(1.0)
         timer.tick(
             _refresh_handler(arena), None, [cards["A"], cards["B"], *live], api_name="refresh", show_progress="hidden"

@@ -88,7 +88,7 @@ def answer_figures(answer: EngineAnswer | None) -> str:
     ]
     text = " · ".join(parts)
     if answer.finish_reason == "length":
-        text += " · stopped at max_tokens"
+        text += " · stopped at the length limit (max_tokens or the context)"
     if t.bursty:
         text += (
             "\n\n⚠️ tokens arrived in bursts (a busy machine buffers them): one request is not a speed "

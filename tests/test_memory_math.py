@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from safetensors import safe_open
@@ -55,3 +58,19 @@ def test_predicted_matches_tiny_checkpoints(tmp_path_factory: pytest.TempPathFac
             real += t.numel() * t.element_size()
     predicted = weight_bytes(shape, METHODS[method])
     assert abs(predicted - real) / real < 0.02, (predicted, real)
+
+
+def test_plan_cli_json() -> None:
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-m", "playground", "plan", "--model", "meta-llama/Llama-2-70b-hf",
+                          "--gpu", "H100-80GB", "--json"], capture_output=True, text=True, cwd=root, check=True)
+    result = json.loads(out.stdout)
+    assert (result["gpu"], result["context_len"]) == ("H100-80GB", 4096)
+    rows = {m["method"]: m for m in result["methods"]}
+    assert set(rows["bf16"]) == {"method", "bits", "weights_gb", "fits", "kv_tokens", "max_concurrency",
+                                 "decode_ceiling_tok_s"}
+    assert rows["bf16"]["fits"] is False and rows["awq-4bit"]["fits"] is True
+    assert 135 < rows["bf16"]["weights_gb"] < 142 and 35 <= rows["awq-4bit"]["weights_gb"] <= 40
+    bad = subprocess.run([sys.executable, "-m", "playground", "plan", "--model", "x", "--gpu", "Z80"],
+                         capture_output=True, text=True, cwd=root)
+    assert bad.returncode == 2 and "unknown GPU" in bad.stderr

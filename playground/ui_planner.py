@@ -1,0 +1,64 @@
+"""The Gradio "What fits where" tab: each method's predicted weights, KV cache and decode ceiling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from playground.memory_math import ModelShape
+from playground.planner import GPUS, PRESETS, Gpu, plan
+from playground.specs import DeviceInfo
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+COLUMNS = ["method", "bits", "weights GB", "fits", "KV-cache tokens", "concurrent requests", "decode ceiling tok/s"]
+
+
+def planner_tab(device: DeviceInfo) -> None:
+    """Add the planner's inputs, table and events to the Blocks being built."""
+    gpus = list(GPUS)
+    here = None
+    if device.kind == "cuda":
+        here = f"this GPU: {device.name}"
+        gpus.insert(0, here)
+    gr.Markdown((ASSETS / "planner.md").read_text())
+    with gr.Row():
+        model = gr.Dropdown(list(PRESETS), value="meta-llama/Llama-2-70b-hf", label="Model")
+        gpu = gr.Dropdown(gpus, value=here or "H100-80GB", label="GPU")
+        context = gr.Number(4096, label="context length (tokens)", precision=0)
+        util = gr.Slider(0.1, 0.95, value=0.9, step=0.05, label="gpu_memory_utilization")
+    handler = _plan_handler(device)
+    table = gr.Dataframe(handler(model.value, gpu.value, context.value, util.value), headers=COLUMNS, interactive=False)
+    inputs: list[Any] = [model, gpu, context, util]
+    model.change(handler, inputs, table, api_name="plan")
+    for comp in inputs[1:]:
+        comp.change(handler, inputs, table, api_visibility="private")
+
+
+def _gpu(name: str, device: DeviceInfo) -> Gpu:
+    if name in GPUS:
+        return GPUS[name]
+    # The present GPU: memory from NVML; bandwidth from the data sheet of the closest known name.
+    known = next((g for key, g in GPUS.items() if key.split("-")[0] in device.name), None)
+    return Gpu(device.name, device.total_bytes / 1e9, known.bandwidth_gb_s if known else float("nan"))
+
+
+def _plan_handler(device: DeviceInfo):  # type: ignore[no-untyped-def]
+    def run(model: str, gpu: str, context: float, util: float) -> list[list[object]]:
+        shape = ModelShape.from_config(PRESETS[model])
+        rows = plan(shape, _gpu(gpu, device), context_len=max(int(context or 1), 1), utilization=float(util))
+        return [
+            [
+                r.method,
+                r.bits,
+                round(r.weights_gb, 2),
+                "yes" if r.fits else "no",
+                f"{r.kv_tokens:,}",
+                round(r.max_concurrency, 1),
+                round(r.decode_ceiling_tok_s, 1),
+            ]
+            for r in rows
+        ]
+
+    return run
