@@ -38,6 +38,7 @@ class Slot:
     engine: Engine | None = None
     metrics: EngineMetrics = field(default_factory=EngineMetrics)
     metrics_error: str = ""
+    start_error: str = ""  # why the last start failed before an engine existed
 
     @property
     def label(self) -> str:
@@ -114,12 +115,14 @@ class Arena:
         """Start (or restart) one slot and wait until it is ready; raises SpecError or EngineError."""
         slot = self.slot(name)
         spec = spec or slot.spec
-        if problems := self.problems(name, spec):
-            raise SpecError("; ".join(problems))
+        slot.start_error = ""
         try:
+            if problems := self.problems(name, spec):
+                raise SpecError("; ".join(problems))
             engine_spec = resolve_tiny(spec, self.data_dir)
-        except (ValueError, OSError) as exc:
-            raise SpecError(f"{name}: {exc}") from exc
+        except (SpecError, ValueError, OSError) as exc:
+            slot.start_error = str(exc)
+            raise SpecError(str(exc)) from exc
         self.stop(name)
         with self._start_lock:
             slot.spec = spec
@@ -164,8 +167,12 @@ class Arena:
 
     def status(self, name: str) -> EngineStatus:
         """The slot's engine status, `stopped` when none was started."""
-        engine = self.slot(name).engine
-        return engine.status() if engine else EngineStatus("stopped", "not started", 0.0)
+        slot = self.slot(name)
+        if slot.engine is not None:
+            return slot.engine.status()
+        if slot.start_error:
+            return EngineStatus("failed", "not started", 0.0, message=slot.start_error)
+        return EngineStatus("stopped", "not started", 0.0)
 
     def shutdown(self) -> None:
         """Stop sampling and every engine; safe to call twice."""

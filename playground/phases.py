@@ -31,7 +31,7 @@ KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(
-            r"is not a local folder and is not a valid model identifier|Repository Not Found"
+            r"is not a local folder and is not a valid model identifier|Repository Not Found|Repo id must be"
             r"|Invalid repository ID|does not appear to have a file named config\.json"
             r"|Can't load the configuration|No such file or directory.*config\.json"
             r"|We couldn't connect to|offline mode is enabled|LocalEntryNotFoundError"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 # Methods offered in the UI. vLLM validates the final choice itself; these are the common ones.
@@ -185,6 +186,8 @@ def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
     problems: list[str] = []
     if not spec.model.strip():
         problems.append("model is empty: give a Hugging Face id or a local path")
+    elif spec.model.startswith(("/", "./", "../", "~")) and not Path(spec.model).expanduser().exists():
+        problems.append(f"model path {spec.model} does not exist")
     util = spec.gpu_memory_utilization
     if not (math.isfinite(util) and 0.0 < util <= 0.95):
         problems.append(f"gpu_memory_utilization {util} must be above 0 and at most 0.95")

@@ -44,7 +44,7 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
     out = run_cli("compare", "--a", "tiny/bf16", "--b", str(tmp_path / "no-such-model"), "--prompt", "Hi",
                   "--max-tokens", "4", "--json", data=data_dir)
     assert out.returncode == 1
-    assert "engine B" in out.stderr and "could not be found" in out.stderr
+    assert "engine B" in out.stderr and "does not exist" in out.stderr
     a, b = json.loads(out.stdout)["engines"]
     assert a["text"] and a["error"] is None, "A still answers"
     assert b["error"] and b["text"] == ""

@@ -68,6 +68,12 @@ def test_generation_checks() -> None:
     assert "mode" in check_generation("hi", ok, mode="fast")[0]
 
 
+def test_missing_local_model_path() -> None:
+    (msg,) = check_spec(EngineSpec(model="/no/such/model"), CPU)
+    assert "does not exist" in msg
+    assert check_spec(EngineSpec(model="Qwen/Qwen2.5-0.5B-Instruct"), CPU) == [], "hub ids are not paths"
+
+
 def test_extra_args_cannot_take_over_the_server() -> None:
     (msg,) = check_spec(EngineSpec(model="m", extra_args=("--host", "0.0.0.0", "--port=80")), CPU)
     assert "--host, --port" in msg
