@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playground.client import GenerationError
-from playground.defaults import data_dir, default_pair
+from playground.defaults import data_dir, default_pair, neutral_spec
 from playground.engines import EngineError
 from playground.generation import MODES, GenerationParams, check_generation
 from playground.records import EngineStatus
@@ -39,8 +39,9 @@ def _arena(args: argparse.Namespace) -> Arena:
 
     device = device_info()
     a, b = default_pair(device)
-    a = parse_spec(args.a, base=a) if args.a else a
-    b = parse_spec(args.b, base=b) if args.b else b
+    # An explicit spec starts from the device's neutral settings, not from the default pair's.
+    a = parse_spec(args.a, base=neutral_spec(device)) if args.a else a
+    b = parse_spec(args.b, base=neutral_spec(device)) if args.b else b
     return Arena((a, b), data_dir=data_dir(), device=device, sample_interval_s=0.5)
 
 

@@ -32,6 +32,12 @@ TINY_AWQ = replace(TINY_BF16, model="tiny/awq", label="tiny AWQ 4-bit", quantiza
 TINY_INT8 = replace(TINY_BF16, label="tiny int8 (weight-only)", quantization="int8_per_channel_weight_only")
 
 
+def neutral_spec(device: DeviceInfo) -> EngineSpec:
+    """Settings a spec written on the command line starts from: the device's sensible defaults only."""
+    base = EngineSpec(model="")
+    return replace(TINY_BF16, model="", label="") if device.kind == "cpu" else base
+
+
 def tiny_pair(device: DeviceInfo) -> tuple[EngineSpec, EngineSpec]:
     """bf16 against the most aggressive quantization this device runs on the tiny model."""
     four_bit = device.kind == "cuda" or device.runs_4bit_on_cpu
@@ -76,5 +82,5 @@ def default_pair(device: DeviceInfo, *, online: bool | None = None) -> tuple[Eng
     out = []
     for name, spec in zip(("A", "B"), base, strict=True):
         text = os.environ.get(f"PLAYGROUND_{name}", "").strip()
-        out.append(parse_spec(text, base=replace(spec, label="", quantization="auto")) if text else spec)
+        out.append(parse_spec(text, base=neutral_spec(device)) if text else spec)
     return out[0], out[1]

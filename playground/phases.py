@@ -8,8 +8,12 @@ from dataclasses import dataclass
 
 # Ordered: a later phase overrides an earlier one. Patterns are vLLM's own log lines (v0.26-0.32).
 PHASES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("loading weights", re.compile(r"Starting to load model|Loading weights|Loading safetensors")),
-    ("compiling", re.compile(r"torch\.compile|Compiling a graph|Warming up model|Dynamo bytecode")),
+    ("loading weights", re.compile(r"Starting to load model|Loading weights|Loading safetensors|Loading model from")),
+    # Not bare "torch.compile": an eager engine warns "disabling torch.compile" before loading.
+    (
+        "compiling",
+        re.compile(r"torch\.compile take|torch\.compile took|Compiling a graph|Warming up model|Dynamo bytecode"),
+    ),
     ("profiling memory", re.compile(r"Available KV cache memory|KV cache size:|Memory profiling")),
     ("capturing graphs", re.compile(r"Capturing CUDA graph|Graph capturing")),
     ("starting server", re.compile(r"init engine .* took|Starting vLLM (API )?server|Route: ")),

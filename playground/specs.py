@@ -142,7 +142,8 @@ def _coerce(key: str, value: str) -> Any:
 
 def server_args(spec: EngineSpec, *, port: int) -> list[str]:
     """The vLLM OpenAI server's arguments for this spec (the API key travels in VLLM_API_KEY)."""
-    args = ["--model", spec.model, "--host", "127.0.0.1", "--port", str(port)]
+    # No access log: the monitor reads /metrics every second and would fill the engine's log.
+    args = ["--model", spec.model, "--host", "127.0.0.1", "--port", str(port), "--disable-uvicorn-access-log"]
     args += ["--served-model-name", spec.served_name or spec.model]
     if spec.quantization not in ("", "auto", "none"):
         args += ["--quantization", spec.quantization]

@@ -27,8 +27,8 @@ footer { display: none !important; }
 LAUNCH_OPTIONS: dict[str, Any] = {"theme": gr.themes.Soft(primary_hue="blue"), "css": CSS}
 EXAMPLES = [
     "Explain in two sentences what a hash table is.",
-    "Return a list of the words in the string.",
-    "The function returns",
+    "The default value is",
+    "This module provides",
 ]
 
 

@@ -49,3 +49,9 @@ def test_missing_cpu_4bit_kernel_is_explained() -> None:
 def test_hub_id_validation_error_means_not_found() -> None:
     line = "HFValidationError: Repo id must be in the form 'repo_name' or 'namespace/repo_name': '/x/y/z'."
     assert "could not be found" in (read_log([line]).failure or "")
+
+
+def test_eager_warning_is_not_compiling() -> None:
+    warning = "WARNING [vllm.py:1703] Enforce eager set, disabling torch.compile, CUDAGraphs, and JIT kernel warmup."
+    assert read_log([warning]).phase == "starting"
+    assert read_log([warning, "INFO Loading model from scratch..."]).phase == "loading weights"
