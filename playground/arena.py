@@ -24,6 +24,7 @@ from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
 from playground.scoring import Endpoint, measure_quality
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
+from playground.tiny.cpu_fallback import with_cpu_shim
 
 SLOT_NAMES = ("A", "B")
 UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
@@ -55,13 +56,17 @@ class CompareProgress:
     done: bool = False
 
 
-def cpu_engine_env(slot_index: int, cores: int) -> dict[str, str]:
-    """Environment for a CPU engine: its own half of the cores, a 1 GiB KV cache unless set."""
+def cpu_engine_env(slot_index: int, device: DeviceInfo, cores: int | None = None) -> dict[str, str]:
+    """Environment for a CPU engine: its own half of the cores, a 1 GiB KV cache unless set, and on
+    CPUs without AVX-512 the 4-bit fallback kernel (the engine log and card say when it is used)."""
+    cores = cores or os.cpu_count() or 1
     half = max(cores // 2, 1)
     lo = 0 if cores < 2 else slot_index * half
     hi = lo + half - 1
     env = {"VLLM_CPU_OMP_THREADS_BIND": str(lo) if lo == hi else f"{lo}-{hi}"}
     env["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
+    if not device.native_4bit_on_cpu:
+        env["PYTHONPATH"] = with_cpu_shim()["PYTHONPATH"]
     return env
 
 
@@ -126,7 +131,7 @@ class Arena:
         self.stop(name)
         with self._start_lock:
             slot.spec = spec
-            env = {} if self.device.kind != "cpu" else cpu_engine_env(SLOT_NAMES.index(name), os.cpu_count() or 1)
+            env = cpu_engine_env(SLOT_NAMES.index(name), self.device) if self.device.kind == "cpu" else {}
             for attempt in range(2):
                 slot.engine = Engine(engine_spec, name=name, log_dir=self.data_dir / "logs", env=env)
                 slot.engine.launch()
@@ -284,6 +289,7 @@ class Arena:
             timing=timing,
             error=error,
             memory_mb=self.memory_mb(name),
+            engine_notes=engine.status().notes,
             finish_reason=outcome.finish_reason,
         )
         with self._lock:

@@ -227,6 +227,14 @@ class Engine:
     def status(self) -> EngineStatus:
         """Where the engine stands now."""
         report = self.log_report()
+        notes = []
+        if report.fallback_kernel:
+            notes.append(
+                "4-bit kernel: the playground's PyTorch fallback (this CPU lacks AVX-512): the answers "
+                "are real 4-bit, the speed is not vLLM's kernel"
+            )
+        if report.quantized_layers == 0:
+            notes.append("vLLM quantized 0 layers with this method: the engine runs unquantized weights")
         now = EngineStatus(
             "starting",
             report.phase,
@@ -235,6 +243,7 @@ class Engine:
             base_url=self.base_url,
             log_path=str(self.log_path or ""),
             weights_gib=report.weights_gib,
+            notes=tuple(notes),
         )
         code = self.returncode()
         if self._failure == "stopped":

@@ -20,14 +20,16 @@ PHASES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _WEIGHTS = re.compile(r"Model loading took ([0-9.]+) GiB")
 _KV_TOKENS = re.compile(r"KV cache size: ([0-9,]+) tokens")
+_QUANTIZED_LAYERS = re.compile(r"Quantizing (\d+) layers")
+FALLBACK_KERNEL_MARK = "[playground cpu_shim]"
 _EXCEPTION = re.compile(r"^\s*(?:\w+\.)*(\w*(?:Error|Exception)): (.+)$")
 
 # Known failures, first match wins: (pattern in the log, message for the user).
 KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"has no attribute 'cpu_gemm_wna16'"),
-        "vLLM's CPU build has no 4-bit kernel for this CPU (it needs AVX-512): use "
-        "int8_per_channel_weight_only here, or a GPU",
+        "vLLM's CPU build has no 4-bit kernel for this CPU (it needs AVX-512) and the playground's "
+        "fallback kernel was not loaded: start the engine from the playground, or use a GPU",
     ),
     (
         re.compile(r"Address already in use|error while attempting to bind"),
@@ -75,13 +77,15 @@ class LogReport:
     phase: str = "starting"
     weights_gib: float | None = None
     kv_cache_tokens: int | None = None
+    quantized_layers: int | None = None  # what online quantization reported it converted
+    fallback_kernel: bool = False  # the playground's PyTorch 4-bit kernel ran (CPU without AVX-512)
     failure: str | None = None  # the user-facing reason, when the log shows a fatal error
     detail: str | None = None  # the raw error line behind it
 
 
 def read_log(lines: Iterable[str]) -> LogReport:
     """Scan log lines once and report phase, loaded weight size, KV tokens and any failure."""
-    phase, weights, kv_tokens = "starting", None, None
+    phase, weights, kv_tokens, quantized, fallback = "starting", None, None, None, False
     known: str | None = None
     last_exception: str | None = None
     order = {name: i for i, (name, _) in enumerate(PHASES)}
@@ -93,6 +97,9 @@ def read_log(lines: Iterable[str]) -> LogReport:
             weights = float(m[1])
         if m := _KV_TOKENS.search(line):
             kv_tokens = int(m[1].replace(",", ""))
+        if m := _QUANTIZED_LAYERS.search(line):
+            quantized = int(m[1])
+        fallback = fallback or FALLBACK_KERNEL_MARK in line
         if known is None:
             known = next((msg for pat, msg in KNOWN_FAILURES if pat.search(line)), None)
             if known:
@@ -100,7 +107,7 @@ def read_log(lines: Iterable[str]) -> LogReport:
         if m := _EXCEPTION.match(line):
             last_exception = f"{m[1]}: {m[2]}".strip()
     failure = known
-    return LogReport(phase, weights, kv_tokens, failure, last_exception)
+    return LogReport(phase, weights, kv_tokens, quantized, fallback, failure, last_exception)
 
 
 def explain_exit(report: LogReport, returncode: int | None) -> str:

@@ -32,6 +32,7 @@ class EngineAnswer:
     error: str = ""
     memory_mb: float | None = None
     finish_reason: str | None = None
+    engine_notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON shape for one engine."""
@@ -51,6 +52,7 @@ class EngineAnswer:
             "memory_mb": self.memory_mb,
             "bursty": t.bursty if t else None,
             "finish_reason": self.finish_reason,
+            "engine_notes": list(self.engine_notes),
             "error": self.error or None,
         }
 
@@ -82,3 +84,4 @@ class EngineStatus:
     log_path: str = ""
     weights_gib: float | None = None
     startup_s: float | None = None
+    notes: tuple[str, ...] = ()  # where what loaded differs from what was asked

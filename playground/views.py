@@ -66,6 +66,7 @@ def engine_card(
         if metrics.kv_cache_usage is not None:
             figures.append(f"KV in use {metrics.kv_cache_usage * 100:.1f} %")
         lines.append(" · ".join(figures))
+    lines += [f"⚠️ {note}" for note in status.notes]
     if metrics_error:
         lines.append(f"⚠️ {metrics_error}")
     return "\n\n".join(lines)

@@ -124,8 +124,13 @@ def test_port_in_use_is_reported(arena: Arena, data_dir: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        spec = EngineSpec(model=str(data_dir / "tiny" / "bf16"), max_model_len=512, enforce_eager=True,
-                          gpu_memory_utilization=0.25, extra_args=("--port", str(port)))
+        spec = EngineSpec(
+            model=str(data_dir / "tiny" / "bf16"),
+            max_model_len=512,
+            enforce_eager=True,
+            gpu_memory_utilization=0.25,
+            extra_args=("--port", str(port)),
+        )
         engine = Engine(spec, name="P", log_dir=data_dir / "logs", env={"VLLM_CPU_KVCACHE_SPACE": "1"})
         engine.launch()
         try:

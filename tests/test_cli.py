@@ -14,35 +14,71 @@ from tests.conftest import DEVICE
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"label", "model", "quantization", "text", "ttft_ms", "decode_tok_s", "itl_p50_ms", "itl_p95_ms", "e2e_ms",
-        "prompt_tokens", "output_tokens", "memory_mb"}
+KEYS = {
+    "label",
+    "model",
+    "quantization",
+    "text",
+    "ttft_ms",
+    "decode_tok_s",
+    "itl_p50_ms",
+    "itl_p95_ms",
+    "e2e_ms",
+    "prompt_tokens",
+    "output_tokens",
+    "memory_mb",
+}
 
 
 def run_cli(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PLAYGROUND_DATA": str(data), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "playground", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "playground", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=900
+    )
 
 
 def test_compare_json(data_dir: Path) -> None:
-    # GPTQ where this CPU's vLLM build has the 4-bit kernel (AVX-512), else online int8.
-    method = "gptq" if DEVICE.runs_4bit_on_cpu else "int8_per_channel_weight_only"
-    model = "tiny/gptq" if DEVICE.runs_4bit_on_cpu else "tiny/bf16"
-    out = run_cli("compare", "--a", "tiny/bf16", "--b", f"{model},quantization={method}", "--prompt", "The value",
-                  "--max-tokens", "12", "--completion", "--json", data=data_dir)
+    method = "gptq"
+    out = run_cli(
+        "compare",
+        "--a",
+        "tiny/bf16",
+        "--b",
+        "tiny/gptq,quantization=gptq",
+        "--prompt",
+        "The value",
+        "--max-tokens",
+        "12",
+        "--completion",
+        "--json",
+        data=data_dir,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert result["mode"] == "fair"
     a, b = result["engines"]
     assert KEYS <= set(a) and KEYS <= set(b)
     assert b["quantization"] == method
+    # On CPUs without AVX-512 the GPTQ engine runs the playground's fallback kernel, and says so.
+    assert bool(b["engine_notes"]) == (not DEVICE.native_4bit_on_cpu)
     for e in (a, b):
         assert e["text"] and 0 < e["output_tokens"] <= 12 and e["prompt_tokens"] > 0 and e["memory_mb"] > 0
 
 
 def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) -> None:
-    out = run_cli("compare", "--a", "tiny/bf16", "--b", str(tmp_path / "no-such-model"), "--prompt", "Hi",
-                  "--max-tokens", "4", "--json", data=data_dir)
+    out = run_cli(
+        "compare",
+        "--a",
+        "tiny/bf16",
+        "--b",
+        str(tmp_path / "no-such-model"),
+        "--prompt",
+        "Hi",
+        "--max-tokens",
+        "4",
+        "--json",
+        data=data_dir,
+    )
     assert out.returncode == 1
     assert "engine B" in out.stderr and "does not exist" in out.stderr
     a, b = json.loads(out.stdout)["engines"]

@@ -6,8 +6,19 @@ import json
 import subprocess
 import sys
 
-PURE = ["metrics", "prometheus", "phases", "specs", "generation", "records", "charts", "views", "quality",
-        "memory_math", "planner"]
+PURE = [
+    "metrics",
+    "prometheus",
+    "phases",
+    "specs",
+    "generation",
+    "records",
+    "charts",
+    "views",
+    "quality",
+    "memory_math",
+    "planner",
+]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
 

@@ -42,8 +42,14 @@ def alive(pids: list[int]) -> list[int]:
 
 def test_sigkilled_app_leaves_no_engine_behind(data_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    app = subprocess.Popen([sys.executable, "-c", APP, str(data_dir)], stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    app = subprocess.Popen(
+        [sys.executable, "-c", APP, str(data_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         assert app.stdout is not None
         pids = json.loads(app.stdout.readline())

@@ -14,8 +14,15 @@ from playground.memory_math import METHODS, ModelShape, weight_bytes
 from playground.planner import GPUS, PRESETS, plan
 from playground.tiny import build_tiny
 
-SMALL = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
-         "num_key_value_heads": 2, "vocab_size": 1000, "tie_word_embeddings": True}
+SMALL = {
+    "hidden_size": 256,
+    "intermediate_size": 512,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 1000,
+    "tie_word_embeddings": True,
+}
 
 
 def test_parameter_count_by_hand() -> None:
@@ -43,12 +50,12 @@ def test_seed_case_70b() -> None:
     rows = {r.method: r for r in plan(s, GPUS["H100-80GB"], context_len=4096)}
     assert not rows["bf16"].fits and rows["awq-4bit"].fits
     assert rows["awq-4bit"].kv_tokens > 0 and rows["awq-4bit"].decode_ceiling_tok_s == pytest.approx(
-        3350e9 / weight_bytes(s, METHODS["awq-4bit"]))
+        3350e9 / weight_bytes(s, METHODS["awq-4bit"])
+    )
 
 
 @pytest.mark.parametrize(("folder", "method"), [("bf16", "bf16"), ("awq", "awq-4bit"), ("gptq", "gptq-4bit")])
-def test_predicted_matches_tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory, folder: str,
-                                            method: str) -> None:
+def test_predicted_matches_tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory, folder: str, method: str) -> None:
     built = build_tiny(tmp_path_factory.getbasetemp() / "tiny-math")
     shape = ModelShape.from_config(json.loads((built["bf16"] / "config.json").read_text()))
     real = 0
@@ -62,15 +69,41 @@ def test_predicted_matches_tiny_checkpoints(tmp_path_factory: pytest.TempPathFac
 
 def test_plan_cli_json() -> None:
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-m", "playground", "plan", "--model", "meta-llama/Llama-2-70b-hf",
-                          "--gpu", "H100-80GB", "--json"], capture_output=True, text=True, cwd=root, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "playground",
+            "plan",
+            "--model",
+            "meta-llama/Llama-2-70b-hf",
+            "--gpu",
+            "H100-80GB",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=True,
+    )
     result = json.loads(out.stdout)
     assert (result["gpu"], result["context_len"]) == ("H100-80GB", 4096)
     rows = {m["method"]: m for m in result["methods"]}
-    assert set(rows["bf16"]) == {"method", "bits", "weights_gb", "fits", "kv_tokens", "max_concurrency",
-                                 "decode_ceiling_tok_s"}
+    assert set(rows["bf16"]) == {
+        "method",
+        "bits",
+        "weights_gb",
+        "fits",
+        "kv_tokens",
+        "max_concurrency",
+        "decode_ceiling_tok_s",
+    }
     assert rows["bf16"]["fits"] is False and rows["awq-4bit"]["fits"] is True
     assert 135 < rows["bf16"]["weights_gb"] < 142 and 35 <= rows["awq-4bit"]["weights_gb"] <= 40
-    bad = subprocess.run([sys.executable, "-m", "playground", "plan", "--model", "x", "--gpu", "Z80"],
-                         capture_output=True, text=True, cwd=root)
+    bad = subprocess.run(
+        [sys.executable, "-m", "playground", "plan", "--model", "x", "--gpu", "Z80"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
     assert bad.returncode == 2 and "unknown GPU" in bad.stderr

@@ -41,8 +41,10 @@ def test_unknown_exception_is_reported_verbatim() -> None:
 
 
 def test_missing_cpu_4bit_kernel_is_explained() -> None:
-    line = ("(Worker pid=1) ERROR [multiproc_executor.py:1063] AttributeError: '_OpNamespace' '_C' object has no "
-            "attribute 'cpu_gemm_wna16'")
+    line = (
+        "(Worker pid=1) ERROR [multiproc_executor.py:1063] AttributeError: '_OpNamespace' '_C' object has no "
+        "attribute 'cpu_gemm_wna16'"
+    )
     assert "AVX-512" in (read_log([line]).failure or "")
 
 

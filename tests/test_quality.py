@@ -61,10 +61,28 @@ def test_quality_cli_json(arena: Arena, data_dir: Path) -> None:
     assert a is not None and b is not None
     env = {**os.environ, "PLAYGROUND_DATA": str(data_dir), "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, "-m", "playground", "quality", "--a", f"tiny/bf16,endpoint={a.base_url},api_key={a.api_key}",
-         "--b", f"{b.spec.model},endpoint={b.base_url},api_key={b.api_key}", "--prompt", PROMPT, "--max-tokens", "16",
-         "--text", str(ROOT / "assets" / "reference.txt"), "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "playground",
+            "quality",
+            "--a",
+            f"tiny/bf16,endpoint={a.base_url},api_key={a.api_key}",
+            "--b",
+            f"{b.spec.model},endpoint={b.base_url},api_key={b.api_key}",
+            "--prompt",
+            PROMPT,
+            "--max-tokens",
+            "16",
+            "--text",
+            str(ROOT / "assets" / "reference.txt"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)

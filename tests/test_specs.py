@@ -19,16 +19,22 @@ def test_parse_spec_with_settings() -> None:
     assert s.max_model_len == 512 and s.enforce_eager is True and s.gpu_memory_utilization == 0.3
 
 
-@pytest.mark.parametrize("text", ["", "quantization=awq", "m,foo=1", "m,max_model_len=abc", "m,enforce_eager=maybe",
-                                  "m,novalue"])
+@pytest.mark.parametrize(
+    "text", ["", "quantization=awq", "m,foo=1", "m,max_model_len=abc", "m,enforce_eager=maybe", "m,novalue"]
+)
 def test_parse_spec_rejects_bad_input(text: str) -> None:
     with pytest.raises(SpecError):
         parse_spec(text)
 
 
 def test_server_args_are_a_list_without_shell() -> None:
-    spec = EngineSpec(model="m; rm -rf /", quantization="awq", max_model_len=512, enforce_eager=True,
-                      extra_args=("--max-num-seqs", "8"))
+    spec = EngineSpec(
+        model="m; rm -rf /",
+        quantization="awq",
+        max_model_len=512,
+        enforce_eager=True,
+        extra_args=("--max-num-seqs", "8"),
+    )
     args = server_args(spec, port=1234)
     assert args[:2] == ["--model", "m; rm -rf /"]  # one argv element: nothing is interpreted
     assert ["--host", "127.0.0.1"] == args[2:4] and "--enforce-eager" in args
@@ -49,7 +55,7 @@ def test_utilizations_over_commit_one_device() -> None:
 def test_methods_the_device_cannot_run() -> None:
     assert "does not run on vLLM's CPU build" in check_spec(EngineSpec(model="m", quantization="fp8"), CPU)[0]
     assert check_spec(EngineSpec(model="m", quantization="awq"), CPU_AVX512) == []
-    assert "AVX-512" in check_spec(EngineSpec(model="m", quantization="awq"), CPU)[0]
+    assert check_spec(EngineSpec(model="m", quantization="awq"), CPU) == [], "AVX2: the fallback kernel runs it"
     assert check_spec(EngineSpec(model="m", quantization="int8_per_channel_weight_only"), CPU) == []
     (msg,) = check_spec(EngineSpec(model="m", quantization="fp8"), V100)
     assert "compute capability 7.5" in msg and "7.0" in msg
