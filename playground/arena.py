@@ -24,6 +24,7 @@ from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
 from playground.scoring import Endpoint, measure_quality
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
+from playground.summary import EngineSummary, summarize
 from playground.tiny.cpu_fallback import with_cpu_shim
 
 SLOT_NAMES = ("A", "B")
@@ -314,6 +315,31 @@ class Arena:
         with self._lock:
             self.quality_runs.append(report)
         return report
+
+    def weights(self, name: str) -> tuple[float | None, str]:
+        """The slot's weight memory in GiB and where the figure comes from: vLLM's own log line, or
+        the checkpoint's safetensors files on disk (the CPU build logs no weight size)."""
+        engine = self.slot(name).engine
+        if engine is None:
+            return None, ""
+        status = engine.status()
+        if status.weights_gib is not None:
+            return status.weights_gib, "vLLM log"
+        folder = Path(engine.spec.model)
+        files = list(folder.glob("*.safetensors")) if folder.is_dir() else []
+        if files:
+            return sum(f.stat().st_size for f in files) / 2**30, "checkpoint files"
+        return None, ""
+
+    def summary(self) -> list[EngineSummary]:
+        """The session's memory vs speed vs quality rows, one per engine."""
+        return summarize(
+            self.labels(),
+            {n: self.weights(n) for n in SLOT_NAMES},
+            {n: s.metrics.kv_cache_tokens for n, s in self.slots.items()},
+            list(self.history),
+            list(self.quality_runs),
+        )
 
     def labels(self) -> dict[str, str]:
         """Each slot's display label, A first."""

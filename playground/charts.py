@@ -29,7 +29,7 @@ def _empty(fig: go.Figure, note: str) -> go.Figure:
     return fig
 
 
-def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
+def styled(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 15}},
         height=height,
@@ -64,7 +64,7 @@ def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) ->
     fig.update_yaxes(title_text="GiB", rangemode="tozero")
     if not samples:
         _empty(fig, "Memory appears here once an engine starts")
-    return _layout(fig, f"Memory · {source}")
+    return styled(fig, f"Memory · {source}")
 
 
 def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) -> go.Figure:
@@ -105,7 +105,7 @@ def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) 
     fig.update_yaxes(rangemode="tozero")
     if not any(not r.error for r in records):
         _empty(fig, "Send a prompt: each request adds a point per engine")
-    return _layout(fig, "Latency per request")
+    return styled(fig, "Latency per request")
 
 
 def kl_figure(kl_forced: Sequence[float], kl_free: Sequence[float], first_divergence: int | None) -> go.Figure:
@@ -138,4 +138,4 @@ def kl_figure(kl_forced: Sequence[float], kl_free: Sequence[float], first_diverg
     fig.update_yaxes(title_text="KL (nats, lower bound)", rangemode="tozero")
     if not kl_forced and not kl_free:
         _empty(fig, "Measure a prompt to see where B departs from A")
-    return _layout(fig, "KL divergence of B from A per token")
+    return styled(fig, "KL divergence of B from A per token")

@@ -15,6 +15,7 @@ from playground.generation import MODES, GenerationParams
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
 from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
+from playground.ui_summary import summary_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = """
@@ -105,6 +106,8 @@ def build_ui(arena: Arena) -> gr.Blocks:
             live = _compare_tab(arena)
         with gr.Tab("Quality"):
             quality_tab(arena)
+        with gr.Tab("Summary"):
+            summary_tab(arena)
         with gr.Tab("What fits where"):
             planner_tab(arena.device)
         timer = gr.Timer(1.0)

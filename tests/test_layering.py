@@ -18,6 +18,7 @@ PURE = [
     "quality",
     "memory_math",
     "planner",
+    "summary",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 

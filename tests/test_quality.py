@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from playground.arena import Arena
+from playground.generation import GenerationParams
 from playground.specs import EngineSpec
 from tests.conftest import SPEC_A
 
@@ -89,3 +90,16 @@ def test_quality_cli_json(arena: Arena, data_dir: Path) -> None:
     assert {"agreement", "first_divergence", "kl_mean", "tokens_compared", "perplexity"} <= set(result)
     assert 0 <= result["agreement"] <= 1 and result["tokens_compared"] > 0
     assert result["perplexity"]["a"] > 1 and result["perplexity"]["b"] > 1
+
+
+def test_session_summary_after_compares_and_quality(arena: Arena) -> None:
+    arena.compare_once("The default value is", GenerationParams(max_tokens=16, chat=False))
+    arena.quality(PROMPT, max_tokens=16, text=TEXT)
+    arena.sample_once()
+    a, b = arena.summary()
+    for row in (a, b):
+        assert row.weights_gib is not None and row.weights_gib > 0 and row.weights_source
+        assert row.kv_tokens and row.kv_tokens > 0
+        assert row.decode_tok_s is not None and row.requests >= 1
+        assert row.agreement is not None and row.perplexity is not None
+    assert b.weights_gib < a.weights_gib, "the 4-bit checkpoint is smaller than bf16"

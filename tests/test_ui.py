@@ -53,3 +53,14 @@ def test_unsupported_method_is_refused_before_launch(client: Client, arena: Aren
     card = client.predict(*form, api_name="/start_b")
     assert "Not started" in card and "CPU" in card
     assert arena.status("B").state == "ready", "the running engine was left alone"
+
+
+def test_quality_summary_and_planner_tabs(client: Client) -> None:
+    summary, pane_a, pane_b, kl_plot = client.predict("The default value is", 16, "", api_name="/quality")
+    assert "Agreement" in summary and "Mean KL" in summary
+    assert pane_a and pane_b and kl_plot is not None
+    table, chart = client.predict(api_name="/summary")
+    assert len(table["data"]) == 2 and chart is not None
+    plan = client.predict("meta-llama/Llama-2-70b-hf", "H100-80GB", 4096, 0.9, api_name="/plan")
+    rows = {r[0]: r for r in plan["data"]}
+    assert rows["bf16"][3] == "no" and rows["awq-4bit"][3] == "yes"
