@@ -3,6 +3,7 @@ thin shells over `Arena`."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from playground import monitor
+from playground.anatomy import MemoryPart, WeightsCheck, breakdown, check_weights
 from playground.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.defaults import resolve_tiny
 from playground.engines import READY_TIMEOUT_S, Engine, EngineError
@@ -87,6 +89,7 @@ class Arena:
         self.data_dir = data_dir
         self.slots = {n: Slot(n, spec) for n, spec in zip(SLOT_NAMES, specs, strict=True)}
         self.samples: deque[MemorySample] = deque(maxlen=max_samples)
+        self.kv_usage: deque[tuple[float, dict[str, float | None]]] = deque(maxlen=max_samples)
         self.history: list[RequestRecord] = []
         self.quality_runs: list[QualityReport] = []
         self._compares = 0
@@ -192,13 +195,17 @@ class Arena:
         """Take one memory sample for both engines and read each ready engine's /metrics."""
         pids = {n: s.engine.pids() for n, s in self.slots.items() if s.engine and not s.spec.attached}
         self.samples.append(monitor.sample_memory(pids))
+        usage: dict[str, float | None] = {}
         for slot in self.slots.values():
             if slot.engine and self.status(slot.name).state == "ready":
                 try:
                     slot.metrics = fetch_metrics(slot.engine.base_url)
                     slot.metrics_error = ""
+                    usage[slot.name] = slot.metrics.kv_cache_usage
                 except Exception as exc:  # shown beside the slot's status
                     slot.metrics_error = f"/metrics: {type(exc).__name__}: {exc}"
+
+        self.kv_usage.append((time.time(), usage))
 
     def memory_mb(self, name: str) -> float | None:
         """The slot's latest sampled memory in MB (10^6 bytes)."""
@@ -330,6 +337,34 @@ class Arena:
         if files:
             return sum(f.stat().st_size for f in files) / 2**30, "checkpoint files"
         return None, ""
+
+    def anatomy(self, name: str) -> tuple[list[MemoryPart], WeightsCheck | None]:
+        """The slot's memory split into sourced parts, and its config's predicted weights vs measured."""
+        slot = self.slot(name)
+        engine = slot.engine
+        if engine is None or self.status(name).state != "ready":
+            return [], None
+        gib, source = self.weights(name)
+        weights = None if gib is None else gib * 2**30
+        graphs = engine.log_report().graphs_gib
+        sample = self.samples[-1] if self.samples else None
+        total = sample.engines.get(name) if sample else None
+        parts = breakdown(
+            total,
+            weights,
+            slot.metrics.kv_cache_bytes,
+            None if graphs is None else graphs * 2**30,
+            total_source=sample.source if sample else "",
+            weights_source=source,
+        )
+        config_path = Path(engine.spec.model) / "config.json"
+        check = None
+        if config_path.is_file():
+            try:
+                check = check_weights(json.loads(config_path.read_text()), weights)
+            except (ValueError, KeyError, TypeError):
+                check = None  # not a Llama-style config: no prediction rather than a wrong one
+        return parts, check
 
     def summary(self) -> list[EngineSummary]:
         """The session's memory vs speed vs quality rows, one per engine."""

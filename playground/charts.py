@@ -139,3 +139,18 @@ def kl_figure(kl_forced: Sequence[float], kl_free: Sequence[float], first_diverg
     if not kl_forced and not kl_free:
         _empty(fig, "Measure a prompt to see where B departs from A")
     return styled(fig, "KL divergence of B from A per token")
+
+
+def kv_usage_figure(series: Sequence[tuple[float, Mapping[str, float | None]]], labels: Mapping[str, str]) -> go.Figure:
+    """Share of each engine's KV cache in use over time (vLLM's kv_cache_usage_perc)."""
+    fig = go.Figure()
+    times = [datetime.fromtimestamp(t) for t, _ in series]
+    for i, (slot, label) in enumerate(labels.items()):
+        values = [None if u.get(slot) is None else 100 * u[slot] for _, u in series]  # type: ignore[operator]
+        fig.add_trace(
+            go.Scatter(x=times, y=values, name=label, mode="lines", line={"color": ENGINE_COLORS[i % 2], "width": 2})
+        )
+    fig.update_yaxes(title_text="% in use", rangemode="tozero")
+    if not series:
+        _empty(fig, "KV-cache use appears once an engine is ready")
+    return styled(fig, "KV cache in use (vLLM /metrics)", height=260)

@@ -21,6 +21,9 @@ PHASES: tuple[tuple[str, re.Pattern[str]], ...] = (
 _WEIGHTS = re.compile(r"Model loading took ([0-9.]+) GiB")
 _KV_TOKENS = re.compile(r"KV cache size: ([0-9,]+) tokens")
 _QUANTIZED_LAYERS = re.compile(r"Quantizing (\d+) layers")
+_KERNEL = re.compile(r"Using (\w*Kernel\w*) for ")
+_ENGINE_QUANT = re.compile(r"with config: .*?quantization=(\w+)")
+_GRAPHS = re.compile(r"Graph capturing finished in [0-9.]+ secs?, took ([0-9.]+) GiB")
 FALLBACK_KERNEL_MARK = "[playground cpu_shim]"
 _EXCEPTION = re.compile(r"^\s*(?:\w+\.)*(\w*(?:Error|Exception)): (.+)$")
 
@@ -78,6 +81,9 @@ class LogReport:
     weights_gib: float | None = None
     kv_cache_tokens: int | None = None
     quantized_layers: int | None = None  # what online quantization reported it converted
+    kernel: str | None = None  # the linear kernel vLLM chose, e.g. MacheteLinearKernel
+    loaded_quantization: str | None = None  # the method in vLLM's engine config, e.g. auto_awq
+    graphs_gib: float | None = None  # "Graph capturing finished ... took X GiB"
     fallback_kernel: bool = False  # the playground's PyTorch 4-bit kernel ran (CPU without AVX-512)
     failure: str | None = None  # the user-facing reason, when the log shows a fatal error
     detail: str | None = None  # the raw error line behind it
@@ -86,6 +92,9 @@ class LogReport:
 def read_log(lines: Iterable[str]) -> LogReport:
     """Scan log lines once and report phase, loaded weight size, KV tokens and any failure."""
     phase, weights, kv_tokens, quantized, fallback = "starting", None, None, None, False
+    kernel: str | None = None
+    loaded: str | None = None
+    graphs: float | None = None
     known: str | None = None
     last_exception: str | None = None
     order = {name: i for i, (name, _) in enumerate(PHASES)}
@@ -100,6 +109,12 @@ def read_log(lines: Iterable[str]) -> LogReport:
         if m := _QUANTIZED_LAYERS.search(line):
             quantized = int(m[1])
         fallback = fallback or FALLBACK_KERNEL_MARK in line
+        if m := _KERNEL.search(line):
+            kernel = m[1]
+        if m := _ENGINE_QUANT.search(line):
+            loaded = m[1]
+        if m := _GRAPHS.search(line):
+            graphs = float(m[1])
         if known is None:
             known = next((msg for pat, msg in KNOWN_FAILURES if pat.search(line)), None)
             if known:
@@ -107,7 +122,18 @@ def read_log(lines: Iterable[str]) -> LogReport:
         if m := _EXCEPTION.match(line):
             last_exception = f"{m[1]}: {m[2]}".strip()
     failure = known
-    return LogReport(phase, weights, kv_tokens, quantized, fallback, failure, last_exception)
+    return LogReport(
+        phase=phase,
+        weights_gib=weights,
+        kv_cache_tokens=kv_tokens,
+        quantized_layers=quantized,
+        fallback_kernel=fallback,
+        kernel=kernel,
+        loaded_quantization=loaded,
+        graphs_gib=graphs,
+        failure=failure,
+        detail=last_exception,
+    )
 
 
 def explain_exit(report: LogReport, returncode: int | None) -> str:

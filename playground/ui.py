@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from playground import charts, views
+from playground.anatomy import anatomy_figure
 from playground.arena import SLOT_NAMES, Arena
 from playground.generation import MODES, GenerationParams
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
@@ -167,18 +168,28 @@ def _compare_tab(arena: Arena) -> list[gr.components.Component]:
     with gr.Row():
         memory_plot = gr.Plot(charts.memory_figure([], arena.labels()), label="Memory")
         latency_plot = gr.Plot(charts.latency_figure([], arena.labels()), label="Latency")
+    with gr.Row():
+        with gr.Column(scale=3):
+            anatomy_plot = gr.Plot(anatomy_figure({}), label="Memory anatomy")
+            kv_plot = gr.Plot(charts.kv_usage_figure([], arena.labels()), label="KV cache in use")
+        with gr.Column(scale=2):
+            gr.Markdown((ASSETS / "teaching.md").read_text())
     with gr.Accordion("History", open=True):
         history = gr.Dataframe(headers=views.HISTORY_COLUMNS, value=[], interactive=False, wrap=True)
     inputs = [prompt, mode, chat, temperature, top_p, max_tokens, seed]
     outputs = [panes["A"], panes["B"], figures["A"], figures["B"], message]
     go_btn.click(_compare_handler(arena), inputs, outputs, api_name="compare")
     prompt.submit(_compare_handler(arena), inputs, outputs, api_visibility="private")
-    return [memory_plot, latency_plot, history]
+    return [memory_plot, latency_plot, anatomy_plot, kv_plot, history]
 
 
 def _card(arena: Arena, name: str) -> str:
     slot = arena.slot(name)
     source = arena.samples[-1].source if arena.samples else ""
+    extra: list[str] = []
+    if slot.engine is not None and arena.status(name).state == "ready":
+        report = slot.engine.log_report()
+        extra = views.loaded_lines(report.kernel, report.loaded_quantization, arena.anatomy(name)[1])
     return views.engine_card(
         slot.label,
         slot.spec,
@@ -187,6 +198,7 @@ def _card(arena: Arena, name: str) -> str:
         arena.memory_mb(name),
         source,
         slot.metrics_error or arena.sampler.last_error,
+        extra,
     )
 
 
@@ -217,6 +229,8 @@ def _refresh_handler(arena: Arena):  # type: ignore[no-untyped-def]
             _card(arena, "B"),
             charts.memory_figure(list(arena.samples), labels),
             charts.latency_figure(list(arena.history), labels),
+            anatomy_figure({labels[n]: parts for n in SLOT_NAMES if (parts := arena.anatomy(n)[0])}),
+            charts.kv_usage_figure(list(arena.kv_usage), labels),
             views.history_rows(arena.history),
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from playground.anatomy import WeightsCheck
 from playground.prometheus import EngineMetrics
 from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, RequestRecord
@@ -38,6 +39,7 @@ def engine_card(
     memory_mb: float | None,
     memory_source: str,
     metrics_error: str = "",
+    extra: Sequence[str] = (),
 ) -> str:
     """Markdown for one slot: what it runs, where its startup stands, memory and KV cache."""
     badge = STATE_BADGES.get(status.state, status.state)
@@ -66,6 +68,7 @@ def engine_card(
         if metrics.kv_cache_usage is not None:
             figures.append(f"KV in use {metrics.kv_cache_usage * 100:.1f} %")
         lines.append(" · ".join(figures))
+    lines += list(extra)
     lines += [f"⚠️ {note}" for note in status.notes]
     if metrics_error:
         lines.append(f"⚠️ {metrics_error}")
@@ -151,3 +154,19 @@ def quality_summary(report: QualityReport) -> str:
         )
     lines += [f"⚠️ {n}" for n in report.notes]
     return "\n\n".join(lines)
+
+
+def loaded_lines(kernel: str | None, loaded: str | None, check: WeightsCheck | None) -> list[str]:
+    """What the engine really loaded: its quantization method, linear kernel, weights vs prediction."""
+    lines = []
+    bits = [f"vLLM loaded quantization **{loaded}**" if loaded else "", f"kernel **{kernel}**" if kernel else ""]
+    if any(bits):
+        lines.append(" · ".join(b for b in bits if b))
+    if check is not None:
+        predicted = f"predicted weights {check.predicted / 2**30:.3f} GiB from config.json ({check.method})"
+        if check.error is not None:
+            predicted += f", measured {check.measured / 2**30:.3f} GiB ({check.error * 100:+.1f} %)"  # type: ignore[operator]
+        lines.append(predicted)
+        if check.warning:
+            lines.append(f"⚠️ {check.warning}")
+    return lines

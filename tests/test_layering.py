@@ -19,6 +19,7 @@ PURE = [
     "memory_math",
     "planner",
     "summary",
+    "anatomy",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 

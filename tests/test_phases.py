@@ -57,3 +57,14 @@ def test_eager_warning_is_not_compiling() -> None:
     warning = "WARNING [vllm.py:1703] Enforce eager set, disabling torch.compile, CUDAGraphs, and JIT kernel warmup."
     assert read_log([warning]).phase == "starting"
     assert read_log([warning, "INFO Loading model from scratch..."]).phase == "loading weights"
+
+
+def test_kernel_method_and_graphs_are_read() -> None:
+    log = [
+        "(EngineCore pid=1) INFO [core.py:133] Initializing a V1 LLM engine (v0.26.0) with config: "
+        "model='/tmp/l7b/awq', dtype=torch.float16, quantization=auto_awq, enforce_eager=False",
+        "(EngineCore pid=1) INFO [__init__.py:923] Using MacheteLinearKernel for AutoAWQMarlinLinearMethod",
+        "(EngineCore pid=1) INFO [gpu_model_runner.py:6582] Graph capturing finished in 5 secs, took 0.78 GiB",
+    ]
+    report = read_log(log)
+    assert (report.loaded_quantization, report.kernel, report.graphs_gib) == ("auto_awq", "MacheteLinearKernel", 0.78)
