@@ -3,7 +3,6 @@ thin shells over `Arena`."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -19,8 +18,10 @@ from playground.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.defaults import resolve_tiny
 from playground.engines import READY_TIMEOUT_S, Engine, EngineError
 from playground.generation import GenerationParams, check_generation
-from playground.metrics import request_timing
+from playground.metrics import median, request_timing
+from playground.model_config import load_config
 from playground.phases import explain_exit
+from playground.planner import gpu_named
 from playground.prometheus import EngineMetrics
 from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
@@ -357,14 +358,25 @@ class Arena:
             total_source=sample.source if sample else "",
             weights_source=source,
         )
-        config_path = Path(engine.spec.model) / "config.json"
         check = None
-        if config_path.is_file():
-            try:
-                check = check_weights(json.loads(config_path.read_text()), weights)
-            except (ValueError, KeyError, TypeError):
-                check = None  # not a Llama-style config: no prediction rather than a wrong one
+        try:
+            check = check_weights(load_config(engine.spec.model, download=False), weights)
+        except (OSError, ValueError, KeyError, TypeError):
+            check = None  # no config on disk, or not a Llama-style one: no prediction rather than a wrong one
         return parts, check
+
+    def decode_share(self, name: str) -> tuple[float, float] | None:
+        """(median decode tok/s, batch-1 ceiling tok/s) on a known GPU: bandwidth / measured weights."""
+        gib, _ = self.weights(name)
+        gpu = gpu_named(self.device.name, self.device.total_bytes) if self.device.kind == "cuda" else None
+        speeds = [
+            r.timing.decode_tok_s
+            for r in self.history
+            if r.slot == name and not r.error and r.timing.decode_tok_s is not None
+        ]
+        if gpu is None or not gib or not speeds:
+            return None
+        return median(speeds) or 0.0, gpu.bandwidth_gb_s * 1e9 / (gib * 2**30)
 
     def summary(self) -> list[EngineSummary]:
         """The session's memory vs speed vs quality rows, one per engine."""

@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from playground.client import GenerationError
 from playground.defaults import data_dir, default_pair, neutral_spec
@@ -120,32 +120,17 @@ def cmd_quality(args: argparse.Namespace) -> int:
         arena.shutdown()
 
 
-def _model_config(name: str) -> dict[str, Any]:
-    """A preset, a local config.json or folder, or the hub's config.json (no weights)."""
-    from playground.planner import PRESETS
-
-    if name in PRESETS:
-        return PRESETS[name]
-    path = Path(name)
-    if path.is_dir():
-        path = path / "config.json"
-    if path.is_file():
-        return dict(json.loads(path.read_text()))
-    from huggingface_hub import hf_hub_download  # only for hub ids: fetches config.json alone
-
-    return dict(json.loads(Path(hf_hub_download(name, "config.json")).read_text()))
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     """Predict each method's weights, KV tokens, concurrency and decode ceiling on a GPU."""
     from playground.memory_math import ModelShape
+    from playground.model_config import load_config
     from playground.planner import GPUS, PRESETS, plan
 
     if args.gpu not in GPUS:
         print(f"error: unknown GPU {args.gpu!r}; choose one of: {', '.join(GPUS)}", file=sys.stderr)
         return 2
     try:
-        shape = ModelShape.from_config(_model_config(args.model))
+        shape = ModelShape.from_config(load_config(args.model))
     except Exception as exc:  # a missing file, no network, a config without these fields
         print(
             f"error: could not read the model's config ({type(exc).__name__}: {exc}); presets: {', '.join(PRESETS)}",

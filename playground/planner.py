@@ -161,3 +161,13 @@ def plan(
             MethodPlan(method.name, method.bits, weights / 1e9, fits, kv_tokens, kv_tokens / context_len, ceiling)
         )
     return out
+
+
+def gpu_named(device_name: str, total_bytes: float) -> Gpu | None:
+    """The data-sheet entry for an NVML device name (e.g. "NVIDIA H100 80GB HBM3"), if known."""
+    name = device_name.upper()
+    for key, gpu in GPUS.items():
+        model = key.split("-")[0]
+        if model in name and (model != "A100" or abs(gpu.memory_gb - total_bytes / 1e9) < 15):
+            return gpu
+    return None

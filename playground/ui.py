@@ -190,6 +190,12 @@ def _card(arena: Arena, name: str) -> str:
     if slot.engine is not None and arena.status(name).state == "ready":
         report = slot.engine.log_report()
         extra = views.loaded_lines(report.kernel, report.loaded_quantization, arena.anatomy(name)[1])
+        if share := arena.decode_share(name):
+            speed, ceiling = share
+            extra.append(
+                f"decode median {speed:,.0f} tok/s = **{speed / ceiling * 100:.0f} %** of the batch-1 "
+                f"ceiling ({ceiling:,.0f} tok/s: memory bandwidth / weights)"
+            )
     return views.engine_card(
         slot.label,
         slot.spec,

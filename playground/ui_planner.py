@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from playground.memory_math import ModelShape
+from playground.model_config import load_config
 from playground.planner import GPUS, PRESETS, Gpu, plan
 from playground.specs import DeviceInfo
 
@@ -24,7 +25,12 @@ def planner_tab(device: DeviceInfo) -> None:
         gpus.insert(0, here)
     gr.Markdown((ASSETS / "planner.md").read_text())
     with gr.Row():
-        model = gr.Dropdown(list(PRESETS), value="meta-llama/Llama-2-70b-hf", label="Model")
+        model = gr.Dropdown(
+            list(PRESETS),
+            value="meta-llama/Llama-2-70b-hf",
+            allow_custom_value=True,
+            label="Model (preset, local folder, or hub id: config.json only)",
+        )
         gpu = gr.Dropdown(gpus, value=here or "H100-80GB", label="GPU")
         context = gr.Number(4096, label="context length (tokens)", precision=0)
         util = gr.Slider(0.1, 0.95, value=0.9, step=0.05, label="gpu_memory_utilization")
@@ -46,7 +52,10 @@ def _gpu(name: str, device: DeviceInfo) -> Gpu:
 
 def _plan_handler(device: DeviceInfo):  # type: ignore[no-untyped-def]
     def run(model: str, gpu: str, context: float, util: float) -> list[list[object]]:
-        shape = ModelShape.from_config(PRESETS[model])
+        try:
+            shape = ModelShape.from_config(load_config(model))
+        except Exception as exc:  # no such file, no network, not a Llama-style config
+            raise gr.Error(f"could not read {model}'s config.json ({type(exc).__name__}: {exc})") from exc
         rows = plan(shape, _gpu(gpu, device), context_len=max(int(context or 1), 1), utilization=float(util))
         return [
             [

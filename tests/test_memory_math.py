@@ -107,3 +107,13 @@ def test_plan_cli_json() -> None:
         cwd=root,
     )
     assert bad.returncode == 2 and "unknown GPU" in bad.stderr
+
+
+def test_gpu_named_from_nvml_names() -> None:
+    from playground.planner import gpu_named
+
+    assert gpu_named("NVIDIA H100 80GB HBM3", 85e9) == GPUS["H100-80GB"]
+    assert gpu_named("NVIDIA H200", 150e9) == GPUS["H200"]
+    assert gpu_named("NVIDIA A100-SXM4-40GB", 42.5e9) == GPUS["A100-40GB"]
+    assert gpu_named("NVIDIA A100-SXM4-80GB", 85e9) == GPUS["A100-80GB"]
+    assert gpu_named("AMD EPYC", 25e9) is None
