@@ -76,31 +76,17 @@ def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) 
         mine = [r for r in records if r.slot == slot and not r.error]
         xs = [r.request_no for r in mine]
         color = ENGINE_COLORS[i % 2]
-        fig.add_trace(
-            go.Scatter(
+        for col, values in enumerate(([r.timing.ttft_ms for r in mine], [r.timing.decode_tok_s for r in mine]), 1):
+            trace = go.Scatter(
                 x=xs,
-                y=[r.timing.ttft_ms for r in mine],
+                y=values,
                 name=label,
                 mode="lines+markers",
                 line={"color": color},
                 legendgroup=label,
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[r.timing.decode_tok_s for r in mine],
-                name=label,
-                mode="lines+markers",
-                line={"color": color},
-                legendgroup=label,
-                showlegend=False,
-            ),
-            row=1,
-            col=2,
-        )
+                showlegend=col == 1,
+            )
+            fig.add_trace(trace, row=1, col=col)
     fig.update_xaxes(title_text="request #", dtick=1)
     fig.update_yaxes(rangemode="tozero")
     if not any(not r.error for r in records):
