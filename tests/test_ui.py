@@ -34,10 +34,10 @@ def test_compare_through_the_ui(client: Client) -> None:
 
 
 def test_refresh_shows_ready_engines_and_charts(client: Client) -> None:
-    card_a, card_b, memory, latency, history = client.predict(api_name="/refresh")
+    card_a, card_b, memory, latency, anatomy, kv_use, history = client.predict(api_name="/refresh")
     assert "ready" in card_a and "ready" in card_b
-    assert "KV cache" in card_a
-    assert memory is not None and latency is not None
+    assert "KV cache" in card_a and "predicted weights" in card_a
+    assert all(fig is not None for fig in (memory, latency, anatomy, kv_use))
     assert history["data"], "the history table lists the requests made so far"
 
 
