@@ -9,7 +9,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from playground.charts import styled
+from playground.charts import empty, styled
 from playground.memory_math import METHODS, ModelShape, weight_bytes
 
 PART_COLORS = {"weights": "#2563eb", "KV cache": "#16a34a", "CUDA graphs": "#9333ea", "runtime and rest": "#9ca3af"}
@@ -113,4 +113,6 @@ def anatomy_figure(parts_by_engine: Mapping[str, Sequence[MemoryPart]]) -> go.Fi
             )
     fig.update_layout(barmode="relative")
     fig.update_xaxes(title_text="GiB")
+    if not parts_by_engine:
+        empty(fig, "Each ready engine gets a bar: weights, KV cache, graphs, the rest")
     return styled(fig, "Where each engine's memory goes", height=260)

@@ -19,7 +19,7 @@ def _gib(value: float | None) -> float | None:
     return None if value is None else value / GIB
 
 
-def _empty(fig: go.Figure, note: str) -> go.Figure:
+def empty(fig: go.Figure, note: str) -> go.Figure:
     """A placeholder that says what will appear, instead of bare axes."""
     fig.add_annotation(
         text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": DEVICE_COLOR}
@@ -63,7 +63,7 @@ def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) ->
         )
     fig.update_yaxes(title_text="GiB", rangemode="tozero")
     if not samples:
-        _empty(fig, "Memory appears here once an engine starts")
+        empty(fig, "Memory appears here once an engine starts")
     return styled(fig, f"Memory · {source}")
 
 
@@ -90,7 +90,7 @@ def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) 
     fig.update_xaxes(title_text="request #", dtick=1)
     fig.update_yaxes(rangemode="tozero")
     if not any(not r.error for r in records):
-        _empty(fig, "Send a prompt: each request adds a point per engine")
+        empty(fig, "Send a prompt: each request adds a point per engine")
     return styled(fig, "Latency per request")
 
 
@@ -123,7 +123,7 @@ def kl_figure(kl_forced: Sequence[float], kl_free: Sequence[float], first_diverg
     fig.update_xaxes(title_text="output token position")
     fig.update_yaxes(title_text="KL (nats, lower bound)", rangemode="tozero")
     if not kl_forced and not kl_free:
-        _empty(fig, "Measure a prompt to see where B departs from A")
+        empty(fig, "Measure a prompt to see where B departs from A")
     return styled(fig, "KL divergence of B from A per token")
 
 
@@ -138,5 +138,5 @@ def kv_usage_figure(series: Sequence[tuple[float, Mapping[str, float | None]]], 
         )
     fig.update_yaxes(title_text="% in use", rangemode="tozero")
     if not series:
-        _empty(fig, "KV-cache use appears once an engine is ready")
+        empty(fig, "KV-cache use appears once an engine is ready")
     return styled(fig, "KV cache in use (vLLM /metrics)", height=260)

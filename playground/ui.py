@@ -115,6 +115,8 @@ def build_ui(arena: Arena) -> gr.Blocks:
         timer.tick(
             _refresh_handler(arena), None, [cards["A"], cards["B"], *live], api_name="refresh", show_progress="hidden"
         )
+        # The page shows the current state at once, not the state when the app started.
+        demo.load(_refresh_handler(arena), None, [cards["A"], cards["B"], *live], api_visibility="private")
     return demo
 
 
@@ -139,8 +141,10 @@ def _compare_tab(arena: Arena) -> list[gr.components.Component]:
     """Prompt, both answer panes, live charts and history; returns the components the timer refreshes."""
     panes: dict[str, gr.Textbox] = {}
     figures: dict[str, gr.Markdown] = {}
+    # The tiny model learned docstrings, not dialogue: plain completion of a docstring opening suits it.
+    tiny = any(s.spec.model.startswith("tiny/") for s in arena.slots.values())
     with gr.Row(equal_height=True):
-        prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[0], scale=5)
+        prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[1 if tiny else 0], scale=5)
         go_btn = gr.Button("Compare ▶", variant="primary", scale=1, min_width=150, size="lg")
     with gr.Row():
         mode = gr.Radio(
@@ -150,7 +154,7 @@ def _compare_tab(arena: Arena) -> list[gr.components.Component]:
             scale=2,
             info="fair: A then B, so neither slows the other · simultaneous: both at once",
         )
-        chat = gr.Checkbox(True, label="Chat template", info="off: plain completion", scale=1)
+        chat = gr.Checkbox(not tiny, label="Chat template", info="off: plain completion", scale=1)
     with gr.Accordion("Sampling", open=False), gr.Row():
         temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature")
         top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
@@ -213,7 +217,7 @@ def _start_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
         try:
             arena.start_in_background(name, _spec_from_form(arena, name, values))
         except SpecError as exc:
-            return _card(arena, name) + f"\n\n❌ **Not started:** {exc}"
+            return _card(arena, name) + f"\n\n✕ **Not started:** {exc}"
         return _card(arena, name)
 
     return start
@@ -256,13 +260,13 @@ def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
                 chat=bool(chat),
             )
             updates = arena.compare(prompt or "", params, mode)
-            yield "", "", "", "", "⏳ sending to " + (" then ".join(SLOT_NAMES) if mode == "fair" else "both")
+            yield "", "", "", "", "… sending to " + (" then ".join(SLOT_NAMES) if mode == "fair" else "both")
             for p in updates:
                 a, b = p.answers.get("A"), p.answers.get("B")
-                note = "" if p.done else "⏳ streaming…"
+                note = "" if p.done else "… streaming…"
                 if p.done:
                     errors = [f"**{x.slot}:** {x.error}" for x in (a, b) if x and x.error]
-                    note = ("❌ " + " · ".join(errors)) if errors else ""
+                    note = ("✕ " + " · ".join(errors)) if errors else ""
                 yield (
                     p.texts.get("A", ""),
                     p.texts.get("B", ""),
@@ -271,6 +275,6 @@ def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
                     note,
                 )
         except (SpecError, ValueError, OverflowError) as exc:
-            yield "", "", "", "", f"❌ {exc}"
+            yield "", "", "", "", f"✕ {exc}"
 
     return compare

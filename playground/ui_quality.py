@@ -21,7 +21,7 @@ def quality_tab(arena: Arena) -> None:
     """Add the tab's components and events to the Blocks being built."""
     gr.Markdown((ASSETS / "quality.md").read_text())
     with gr.Row(equal_height=True):
-        prompt = gr.Textbox("The function returns", label="Prompt (plain completion, greedy)", scale=4)
+        prompt = gr.Textbox("The default value is", label="Prompt (plain completion, greedy)", scale=4)
         max_tokens = gr.Number(48, label="max_tokens", precision=0, scale=1)
         run = gr.Button("Measure ▶", variant="primary", scale=1)
     reference = (ASSETS / "reference.txt").read_text()
@@ -42,7 +42,7 @@ def _measure_handler(arena: Arena):  # type: ignore[no-untyped-def]
         try:
             report = arena.quality(prompt or "", max_tokens=int(max_tokens or 0), text=text or None)
         except (SpecError, EngineError, GenerationError, ValueError) as exc:
-            return f"❌ {exc}", [], [], charts.kl_figure([], [], None)
+            return f"✕ {exc}", [], [], charts.kl_figure([], [], None)
         first = report.divergence.first_divergence
         return (
             views.quality_summary(report),

@@ -11,7 +11,7 @@ from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, RequestRecord
 from playground.specs import EngineSpec
 
-STATE_BADGES = {"ready": "🟢 ready", "starting": "🟡 starting", "failed": "🔴 failed", "stopped": "⚪ stopped"}
+STATE_BADGES = {"ready": "● ready", "starting": "◐ starting", "failed": "✕ failed", "stopped": "○ stopped"}
 HISTORY_COLUMNS = [
     "#",
     "engine",
@@ -56,7 +56,7 @@ def engine_card(
         if status.log_path:
             lines.append(f"log: `{status.log_path}`")
     else:
-        lines.append(badge if status.state != "stopped" or status.phase == "stopped" else "⚪ not started")
+        lines.append(badge if status.state != "stopped" or status.phase == "stopped" else "○ not started")
     if status.state == "ready":
         mem = "not seen by the monitor" if memory_mb is None else f"{memory_mb / 1000:,.2f} GB"
         figures = [f"memory {mem} ({memory_source.split(' (')[0]})"]
@@ -69,9 +69,9 @@ def engine_card(
             figures.append(f"KV in use {metrics.kv_cache_usage * 100:.1f} %")
         lines.append(" · ".join(figures))
     lines += list(extra)
-    lines += [f"⚠️ {note}" for note in status.notes]
+    lines += [f"⚠ {note}" for note in status.notes]
     if metrics_error:
-        lines.append(f"⚠️ {metrics_error}")
+        lines.append(f"⚠ {metrics_error}")
     return "\n\n".join(lines)
 
 
@@ -80,7 +80,7 @@ def answer_figures(answer: EngineAnswer | None) -> str:
     if answer is None:
         return ""
     if answer.error and (answer.timing is None or not answer.text):
-        return f"❌ {answer.error}"
+        return f"✕ {answer.error}"
     t = answer.timing
     assert t is not None
     parts = [
@@ -95,11 +95,11 @@ def answer_figures(answer: EngineAnswer | None) -> str:
         text += " · stopped at the length limit (max_tokens or the context)"
     if t.bursty:
         text += (
-            "\n\n⚠️ tokens arrived in bursts (a busy machine buffers them): one request is not a speed "
+            "\n\n⚠ tokens arrived in bursts (a busy machine buffers them): one request is not a speed "
             "measurement; compare medians over several runs"
         )
     if answer.error:
-        text += f"\n\n❌ {answer.error}"
+        text += f"\n\n✕ {answer.error}"
     return text
 
 
@@ -152,14 +152,15 @@ def quality_summary(report: QualityReport) -> str:
             f"**Perplexity** A {_num(p.a, '{:.3f}')} · B {_num(p.b, '{:.3f}')}{diff} · "
             f"{p.tokens_scored:,} tokens scored, window {p.window}, stride {p.stride}"
         )
-    lines += [f"⚠️ {n}" for n in report.notes]
+    lines += [f"⚠ {n}" for n in report.notes]
     return "\n\n".join(lines)
 
 
 def loaded_lines(kernel: str | None, loaded: str | None, check: WeightsCheck | None) -> list[str]:
     """What the engine really loaded: its quantization method, linear kernel, weights vs prediction."""
     lines = []
-    bits = [f"vLLM loaded quantization **{loaded}**" if loaded else "", f"kernel **{kernel}**" if kernel else ""]
+    method = "none (unquantized)" if loaded in ("None", "none") else loaded
+    bits = [f"vLLM loaded quantization **{method}**" if loaded else "", f"kernel **{kernel}**" if kernel else ""]
     if any(bits):
         lines.append(" · ".join(b for b in bits if b))
     if check is not None:
@@ -168,5 +169,5 @@ def loaded_lines(kernel: str | None, loaded: str | None, check: WeightsCheck | N
             predicted += f", measured {check.measured / 2**30:.3f} GiB ({check.error * 100:+.1f} %)"  # type: ignore[operator]
         lines.append(predicted)
         if check.warning:
-            lines.append(f"⚠️ {check.warning}")
+            lines.append(f"⚠ {check.warning}")
     return lines
