@@ -41,6 +41,13 @@ class EngineSummary:
     perplexity: float | None  # latest quality run with a reference text
 
 
+def decode_speeds(history: Sequence[RequestRecord], slot: str) -> list[float]:
+    """Decode rates of a slot's successful requests."""
+    return [
+        r.timing.decode_tok_s for r in history if r.slot == slot and not r.error and r.timing.decode_tok_s is not None
+    ]
+
+
 def summarize(
     labels: Mapping[str, str],
     weights: Mapping[str, tuple[float | None, str]],

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from playground import charts, views
-from playground.anatomy import anatomy_figure
+from playground.anatomy import WeightsCheck, anatomy_figure
 from playground.arena import SLOT_NAMES, Arena
 from playground.generation import MODES, GenerationParams
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
@@ -187,13 +187,13 @@ def _compare_tab(arena: Arena) -> list[gr.components.Component]:
     return [memory_plot, latency_plot, anatomy_plot, kv_plot, history]
 
 
-def _card(arena: Arena, name: str) -> str:
+def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
     slot = arena.slot(name)
     source = arena.samples[-1].source if arena.samples else ""
     extra: list[str] = []
     if slot.engine is not None and arena.status(name).state == "ready":
         report = slot.engine.log_report()
-        extra = views.loaded_lines(report.kernel, report.loaded_quantization, arena.anatomy(name)[1])
+        extra = views.loaded_lines(report.kernel, report.loaded_quantization, check or arena.anatomy(name)[1])
         if share := arena.decode_share(name):
             speed, ceiling = share
             extra.append(
@@ -234,12 +234,13 @@ def _stop_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
 def _refresh_handler(arena: Arena):  # type: ignore[no-untyped-def]
     def refresh() -> tuple[Any, ...]:
         labels = arena.labels()
+        anatomy = {n: arena.anatomy(n) for n in SLOT_NAMES}  # once per tick: it reads the config and log
         return (
-            _card(arena, "A"),
-            _card(arena, "B"),
+            _card(arena, "A", anatomy["A"][1]),
+            _card(arena, "B", anatomy["B"][1]),
             charts.memory_figure(list(arena.samples), labels),
             charts.latency_figure(list(arena.history), labels),
-            anatomy_figure({labels[n]: parts for n in SLOT_NAMES if (parts := arena.anatomy(n)[0])}),
+            anatomy_figure({labels[n]: parts for n, (parts, _) in anatomy.items() if parts}),
             charts.kv_usage_figure(list(arena.kv_usage), labels),
             views.history_rows(arena.history),
         )
