@@ -27,8 +27,10 @@ def main(n: int = 8, max_tokens: int = 64) -> dict[str, object]:
         for name in ("A", "B"):
             started = time.monotonic()
             arena.start(name)
-            out["engines"][name] = {"label": arena.slot(name).label,  # type: ignore[index]
-                                    "startup_s": round(time.monotonic() - started, 1)}
+            out["engines"][name] = {
+                "label": arena.slot(name).label,  # type: ignore[index]
+                "startup_s": round(time.monotonic() - started, 1),
+            }
         params = GenerationParams(max_tokens=max_tokens, temperature=0.0, chat=False)
         answers = [arena.compare_once(PROMPTS[i % len(PROMPTS)], params, "fair") for i in range(n)]
         arena.sample_once()
