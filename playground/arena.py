@@ -27,7 +27,7 @@ from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
 from playground.scoring import Endpoint, measure_quality
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
-from playground.summary import EngineSummary, summarize
+from playground.summary import EngineSummary, decode_speeds, summarize
 from playground.tiny.cpu_fallback import with_cpu_shim
 
 SLOT_NAMES = ("A", "B")
@@ -217,14 +217,18 @@ class Arena:
         return None
 
     # -- comparing ---------------------------------------------------------------------------
+    def request_problems(self, prompt: str, params: GenerationParams, mode: str = "fair") -> list[str]:
+        """What is wrong with a prompt and its settings for both slots' context lengths."""
+        lens = [s.spec.max_model_len for s in self.slots.values() if s.spec.max_model_len]
+        return check_generation(prompt, params, max_model_len=min(lens, default=None), mode=mode)
+
     def compare(self, prompt: str, params: GenerationParams, mode: str = "fair") -> Iterator[CompareProgress]:
         """Send one prompt to both engines; yield progress at most every 50 ms, the last one done.
 
         "fair" runs A then B so neither slows the other on a shared device; "simultaneous" runs
         both at once. Raises SpecError for a bad prompt or settings before anything is sent.
         """
-        lens = [s.spec.max_model_len for s in self.slots.values() if s.spec.max_model_len]
-        if problems := check_generation(prompt, params, max_model_len=min(lens, default=None), mode=mode):
+        if problems := self.request_problems(prompt, params, mode):
             raise SpecError("; ".join(problems))
         with self._lock:
             self._compares += 1
@@ -369,11 +373,7 @@ class Arena:
         """(median decode tok/s, batch-1 ceiling tok/s) on a known GPU: bandwidth / measured weights."""
         gib, _ = self.weights(name)
         gpu = gpu_named(self.device.name, self.device.total_bytes) if self.device.kind == "cuda" else None
-        speeds = [
-            r.timing.decode_tok_s
-            for r in self.history
-            if r.slot == name and not r.error and r.timing.decode_tok_s is not None
-        ]
+        speeds = decode_speeds(self.history, name)
         if gpu is None or not gib or not speeds:
             return None
         return median(speeds) or 0.0, gpu.bandwidth_gb_s * 1e9 / (gib * 2**30)

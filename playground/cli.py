@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from playground.client import GenerationError
 from playground.defaults import data_dir, default_pair, neutral_spec
 from playground.engines import EngineError
-from playground.generation import MODES, GenerationParams, check_generation
+from playground.generation import MODES, GenerationParams
 from playground.records import EngineStatus
 from playground.specs import SpecError, parse_spec
 
@@ -71,8 +71,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     try:
         arena = _arena(args)
-        lens = [s.spec.max_model_len for s in arena.slots.values() if s.spec.max_model_len]
-        if problems := check_generation(args.prompt, params, max_model_len=min(lens, default=None), mode=args.mode):
+        if problems := arena.request_problems(args.prompt, params, args.mode):
             raise SpecError("; ".join(problems))
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ GPU_PAIR = (
     ),
 )
 TINY_ALIAS = "tiny/"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"  # Markdown and texts the UI shows
 # The CPU build needs eager mode to start in ~30 s; 0.25 of host memory per engine (FACTS.md).
 TINY_BF16 = EngineSpec(
     model="tiny/bf16", label="tiny bf16", gpu_memory_utilization=0.25, max_model_len=512, enforce_eager=True

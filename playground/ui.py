@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -12,13 +11,13 @@ import gradio as gr
 from playground import charts, views
 from playground.anatomy import WeightsCheck, anatomy_figure
 from playground.arena import SLOT_NAMES, Arena
+from playground.defaults import ASSETS
 from playground.generation import MODES, GenerationParams
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
 from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
 from playground.ui_summary import summary_tab
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = """
 .slot-A h3 { color: #2563eb; } .slot-B h3 { color: #ea580c; }
 .pane-A textarea { border-left: 4px solid #2563eb !important; }

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from playground.defaults import ASSETS
 from playground.memory_math import ModelShape
 from playground.model_config import load_config
 from playground.planner import GPUS, PRESETS, Gpu, plan
 from playground.specs import DeviceInfo
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 COLUMNS = ["method", "bits", "weights GB", "fits", "KV-cache tokens", "concurrent requests", "decode ceiling tok/s"]
 
 

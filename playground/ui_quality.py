@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -10,10 +9,10 @@ import gradio as gr
 from playground import charts, views
 from playground.arena import Arena
 from playground.client import GenerationError
+from playground.defaults import ASSETS
 from playground.engines import EngineError
 from playground.specs import SpecError
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 COLORS = {"first difference": "#ef4444", "after": "#fecaca"}
 
 
