@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from playground import monitor
-from playground.anatomy import MemoryPart, WeightsCheck, breakdown, check_weights
+from playground.anatomy import MemoryPart, WeightsCheck, breakdown, check_weights, method_of
 from playground.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.defaults import resolve_tiny
 from playground.engines import READY_TIMEOUT_S, Engine, EngineError
@@ -138,7 +138,13 @@ class Arena:
             slot.spec = spec
             env = cpu_engine_env(SLOT_NAMES.index(name), self.device) if self.device.kind == "cpu" else {}
             for attempt in range(2):
-                slot.engine = Engine(engine_spec, name=name, log_dir=self.data_dir / "logs", env=env)
+                slot.engine = Engine(
+                    engine_spec,
+                    name=name,
+                    log_dir=self.data_dir / "logs",
+                    env=env,
+                    fallback_kernel=self._uses_cpu_fallback(engine_spec),
+                )
                 slot.engine.launch()
                 self.sampler.start()
                 try:
@@ -148,6 +154,17 @@ class Arena:
                     if "port is already in use" not in str(exc) or attempt:
                         raise
             raise AssertionError("unreachable")
+
+    def _uses_cpu_fallback(self, spec: EngineSpec) -> bool:
+        """True when a CPU without AVX-512 will run this engine's 4-bit weights on the fallback kernel."""
+        if self.device.kind != "cpu" or self.device.native_4bit_on_cpu or spec.attached:
+            return False
+        if spec.quantization in ("awq", "gptq"):
+            return True
+        try:
+            return method_of(load_config(spec.model, download=False)).endswith("4bit")
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     def start_in_background(self, name: str, spec: EngineSpec | None = None) -> Future[EngineStatus]:
         """Queue a start; starts run one at a time in a worker thread (the UI polls `status`)."""

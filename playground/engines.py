@@ -66,8 +66,19 @@ def free_port() -> int:
 class Engine:
     """One vLLM OpenAI-compatible server: started here, or an existing endpoint attached to."""
 
-    def __init__(self, spec: EngineSpec, *, name: str, log_dir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        spec: EngineSpec,
+        *,
+        name: str,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        fallback_kernel: bool = False,
+    ):
         self.spec = spec
+        # Known before launch (4-bit weights on a CPU without AVX-512): the log's own mark of the
+        # fallback is written only at the first forward pass and can trail the first answer.
+        self.fallback_kernel = fallback_kernel
         self.name = name
         self.log_dir = log_dir
         self.extra_env = dict(env or {})
@@ -228,7 +239,7 @@ class Engine:
         """Where the engine stands now."""
         report = self.log_report()
         notes = []
-        if report.fallback_kernel:
+        if report.fallback_kernel or self.fallback_kernel:
             notes.append(
                 "4-bit kernel: the playground's PyTorch fallback (this CPU lacks AVX-512): the answers "
                 "are real 4-bit, the speed is not vLLM's kernel"
