@@ -13,24 +13,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from playground import monitor
-from playground.anatomy import MemoryPart, WeightsCheck, breakdown, check_weights, method_of
+from playground.anatomy import method_of
 from playground.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.defaults import resolve_tiny
 from playground.engines import READY_TIMEOUT_S, Engine, EngineError
 from playground.generation import GenerationParams, check_generation
-from playground.metrics import median, request_timing
+from playground.insights import SLOT_NAMES, ArenaInsights
+from playground.metrics import request_timing
 from playground.model_config import load_config
 from playground.phases import explain_exit
-from playground.planner import gpu_named
 from playground.prometheus import EngineMetrics
 from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
-from playground.scoring import Endpoint, measure_quality
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
-from playground.summary import EngineSummary, decode_speeds, summarize
 from playground.tiny.cpu_fallback import with_cpu_shim
 
-SLOT_NAMES = ("A", "B")
 UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
 
 
@@ -74,7 +71,7 @@ def cpu_engine_env(slot_index: int, device: DeviceInfo, cores: int | None = None
     return env
 
 
-class Arena:
+class Arena(ArenaInsights):
     """Owns both engines, samples their memory and keeps every request's figures."""
 
     def __init__(
@@ -325,85 +322,6 @@ class Arena:
         with self._lock:
             self.history.append(RequestRecord(number, time.time(), name, slot.label, mode, prompt, timing, error))
         return answer
-
-    def quality(self, prompt: str, *, max_tokens: int = 64, text: str | None = None) -> QualityReport:
-        """Greedy answers of both engines with top-k logprobs: where B departs from A, KL, perplexity."""
-        if problems := check_generation(prompt, GenerationParams(max_tokens=max_tokens), max_model_len=None):
-            raise SpecError("; ".join(problems))
-        endpoints = []
-        for name in SLOT_NAMES:
-            engine, status = self.slot(name).engine, self.status(name)
-            if engine is None or status.state != "ready":
-                raise EngineError(f"engine {name} is not ready ({status.message or status.phase})")
-            endpoints.append(Endpoint(engine.base_url, engine.api_key, engine.model_id))
-        context = min((s.spec.max_model_len or 2048 for s in self.slots.values()), default=2048)
-        window = max(16, min(1024, context - 8))
-        report = measure_quality(
-            endpoints[0], endpoints[1], prompt, max_tokens=max_tokens, text=text, window=window, stride=window // 2
-        )
-        with self._lock:
-            self.quality_runs.append(report)
-        return report
-
-    def weights(self, name: str) -> tuple[float | None, str]:
-        """The slot's weight memory in GiB and where the figure comes from: vLLM's own log line, or
-        the checkpoint's safetensors files on disk (the CPU build logs no weight size)."""
-        engine = self.slot(name).engine
-        if engine is None:
-            return None, ""
-        status = engine.status()
-        if status.weights_gib is not None:
-            return status.weights_gib, "vLLM log"
-        folder = Path(engine.spec.model)
-        files = list(folder.glob("*.safetensors")) if folder.is_dir() else []
-        if files:
-            return sum(f.stat().st_size for f in files) / 2**30, "checkpoint files"
-        return None, ""
-
-    def anatomy(self, name: str) -> tuple[list[MemoryPart], WeightsCheck | None]:
-        """The slot's memory split into sourced parts, and its config's predicted weights vs measured."""
-        slot = self.slot(name)
-        engine = slot.engine
-        if engine is None or self.status(name).state != "ready":
-            return [], None
-        gib, source = self.weights(name)
-        weights = None if gib is None else gib * 2**30
-        graphs = engine.log_report().graphs_gib
-        sample = self.samples[-1] if self.samples else None
-        total = sample.engines.get(name) if sample else None
-        parts = breakdown(
-            total,
-            weights,
-            slot.metrics.kv_cache_bytes,
-            None if graphs is None else graphs * 2**30,
-            total_source=sample.source if sample else "",
-            weights_source=source,
-        )
-        check = None
-        try:
-            check = check_weights(load_config(engine.spec.model, download=False), weights)
-        except (OSError, ValueError, KeyError, TypeError):
-            check = None  # no config on disk, or not a Llama-style one: no prediction rather than a wrong one
-        return parts, check
-
-    def decode_share(self, name: str) -> tuple[float, float] | None:
-        """(median decode tok/s, batch-1 ceiling tok/s) on a known GPU: bandwidth / measured weights."""
-        gib, _ = self.weights(name)
-        gpu = gpu_named(self.device.name, self.device.total_bytes) if self.device.kind == "cuda" else None
-        speeds = decode_speeds(self.history, name)
-        if gpu is None or not gib or not speeds:
-            return None
-        return median(speeds) or 0.0, gpu.bandwidth_gb_s * 1e9 / (gib * 2**30)
-
-    def summary(self) -> list[EngineSummary]:
-        """The session's memory vs speed vs quality rows, one per engine."""
-        return summarize(
-            self.labels(),
-            {n: self.weights(n) for n in SLOT_NAMES},
-            {n: s.metrics.kv_cache_tokens for n, s in self.slots.items()},
-            list(self.history),
-            list(self.quality_runs),
-        )
 
     def labels(self) -> dict[str, str]:
         """Each slot's display label, A first."""
