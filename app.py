@@ -2,6 +2,7 @@
 
 Engines come from PLAYGROUND_A / PLAYGROUND_B (`MODEL[,key=value...]`), else the default pair:
 Qwen2.5-0.5B-Instruct bf16 vs AWQ on a GPU with network, the project's tiny model otherwise.
+PLAYGROUND_LOCKED=1 makes a public instance (README, "Configuration").
 """
 
 from __future__ import annotations
@@ -14,13 +15,23 @@ import sys
 def main() -> None:
     """Build the arena, start both engines one after the other in the background, serve the UI."""
     from playground.arena import Arena
-    from playground.defaults import data_dir, default_pair
+    from playground.defaults import data_dir, default_pair, neutral_spec
     from playground.monitor import device_info
+    from playground.settings import SettingsError, load_settings
+    from playground.specs import SpecError, parse_spec
     from playground.ui import LAUNCH_OPTIONS, build_ui
 
     device = device_info()
-    arena = Arena(default_pair(device), data_dir=data_dir(), device=device)
-    demo = build_ui(arena)
+    try:
+        settings = load_settings()
+        pair = list(default_pair(device))
+        for i, text in enumerate((settings.a, settings.b)):
+            if text:
+                pair[i] = parse_spec(text, base=neutral_spec(device))
+    except (SettingsError, SpecError) as exc:
+        sys.exit(f"error: {exc}")
+    arena = Arena(pair, data_dir=data_dir(), device=device, limits=settings.limits)
+    demo = build_ui(arena, settings)
     arena.sampler.start()
     if os.environ.get("PLAYGROUND_AUTOSTART", "1") != "0":
         for name in ("A", "B"):
@@ -28,7 +39,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # atexit and `finally` stop the engines
     try:
         port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
-        demo.queue(default_concurrency_limit=4, max_size=64).launch(server_port=port, **LAUNCH_OPTIONS)
+        # Each event's own limit is set in build_ui; max_size bounds the wait: beyond it, "busy".
+        demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(server_port=port, **LAUNCH_OPTIONS)
     finally:
         arena.shutdown()
 

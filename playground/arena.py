@@ -3,6 +3,7 @@ thin shells over `Arena`."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from playground.phases import explain_exit
 from playground.prometheus import EngineMetrics
 from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
+from playground.settings import RateLimiter, VisitorLimits
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
 from playground.tiny.cpu_fallback import with_cpu_shim
 
@@ -46,6 +48,10 @@ class Slot:
     def label(self) -> str:
         """Name in charts and panes, unique per slot."""
         return f"{self.name}: {self.spec.display_name}"
+
+
+class RateLimited(SpecError):
+    """A visitor sent more requests than the instance allows per minute; the message says when to retry."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class Arena(ArenaInsights):
         device: DeviceInfo | None = None,
         sample_interval_s: float = 1.0,
         max_samples: int = 3600,
+        limits: VisitorLimits | None = None,
     ):
         self.device = device or monitor.device_info()
         self.data_dir = data_dir
@@ -95,6 +102,8 @@ class Arena(ArenaInsights):
         self._start_lock = threading.Lock()  # engines start one after the other, never at once
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-start")
         self.sampler = monitor.Sampler(self.sample_once, sample_interval_s)
+        self.limits = limits or VisitorLimits()
+        self._visitors = RateLimiter(self.limits.requests_per_minute)
 
     # -- engines -----------------------------------------------------------------------------
     def slot(self, name: str) -> Slot:
@@ -232,18 +241,39 @@ class Arena(ArenaInsights):
 
     # -- comparing ---------------------------------------------------------------------------
     def request_problems(self, prompt: str, params: GenerationParams, mode: str = "fair") -> list[str]:
-        """What is wrong with a prompt and its settings for both slots' context lengths."""
+        """What is wrong with a prompt and its settings: both slots' context lengths, visitor limits."""
         lens = [s.spec.max_model_len for s in self.slots.values() if s.spec.max_model_len]
-        return check_generation(prompt, params, max_model_len=min(lens, default=None), mode=mode)
+        return check_generation(
+            prompt,
+            params,
+            max_model_len=min(lens, default=None),
+            mode=mode,
+            max_prompt_chars=self.limits.max_prompt_chars,
+            max_tokens_limit=self.limits.max_tokens,
+        )
 
-    def compare(self, prompt: str, params: GenerationParams, mode: str = "fair") -> Iterator[CompareProgress]:
+    def admit(self, visitor: str | None) -> None:
+        """Count one request against the visitor's per-minute limit; raises RateLimited when over it."""
+        if visitor is None:
+            return
+        if wait := self._visitors.admit(visitor):
+            per = self.limits.requests_per_minute
+            raise RateLimited(
+                f"this instance allows {per} requests per minute per visitor; try again in {math.ceil(wait)} s"
+            )
+
+    def compare(
+        self, prompt: str, params: GenerationParams, mode: str = "fair", *, visitor: str | None = None
+    ) -> Iterator[CompareProgress]:
         """Send one prompt to both engines; yield progress at most every 50 ms, the last one done.
 
         "fair" runs A then B so neither slows the other on a shared device; "simultaneous" runs
-        both at once. Raises SpecError for a bad prompt or settings before anything is sent.
+        both at once. Raises SpecError for a bad prompt or settings before anything is sent, and
+        RateLimited when `visitor` (a browser session) is over the per-minute limit.
         """
         if problems := self.request_problems(prompt, params, mode):
             raise SpecError("; ".join(problems))
+        self.admit(visitor)
         with self._lock:
             self._compares += 1
             number = self._compares

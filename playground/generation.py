@@ -21,16 +21,26 @@ class GenerationParams:
 
 
 def check_generation(
-    prompt: str, params: GenerationParams, *, max_model_len: int | None = None, mode: str = "fair"
+    prompt: str,
+    params: GenerationParams,
+    *,
+    max_model_len: int | None = None,
+    mode: str = "fair",
+    max_prompt_chars: int = MAX_PROMPT_CHARS,
+    max_tokens_limit: int | None = None,
 ) -> list[str]:
-    """Problems with a prompt and its settings, each a sentence for the user; empty when fine."""
+    """Problems with a prompt and its settings, each a sentence for the user; empty when fine.
+
+    `max_prompt_chars` and `max_tokens_limit` are the instance's limits for visitors."""
     problems = []
     if not prompt.strip():
         problems.append("the prompt is empty: type something to send to both engines")
-    elif len(prompt) > MAX_PROMPT_CHARS:
-        problems.append(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
+    elif len(prompt) > max_prompt_chars:
+        problems.append(f"the prompt has {len(prompt):,} characters; the limit here is {max_prompt_chars:,}")
     if params.max_tokens < 1:
         problems.append(f"max_tokens must be at least 1 (got {params.max_tokens})")
+    elif max_tokens_limit is not None and params.max_tokens > max_tokens_limit:
+        problems.append(f"max_tokens {params.max_tokens} is over this instance's limit of {max_tokens_limit}")
     elif max_model_len is not None and params.max_tokens >= max_model_len:
         problems.append(
             f"max_tokens {params.max_tokens} does not fit the engine's context of {max_model_len} tokens "

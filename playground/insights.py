@@ -18,6 +18,7 @@ from playground.planner import gpu_named
 from playground.quality import QualityReport
 from playground.records import EngineStatus, MemorySample, RequestRecord
 from playground.scoring import Endpoint, measure_quality
+from playground.settings import VisitorLimits
 from playground.specs import DeviceInfo, SpecError
 from playground.summary import EngineSummary, decode_speeds, summarize
 
@@ -37,6 +38,7 @@ class ArenaInsights:
     history: list[RequestRecord]
     quality_runs: list[QualityReport]
     _lock: threading.Lock
+    limits: VisitorLimits
 
     def slot(self, name: str) -> Slot:  # pragma: no cover - Arena defines it
         raise NotImplementedError
@@ -47,10 +49,28 @@ class ArenaInsights:
     def labels(self) -> dict[str, str]:  # pragma: no cover - Arena defines it
         raise NotImplementedError
 
-    def quality(self, prompt: str, *, max_tokens: int = 64, text: str | None = None) -> QualityReport:
+    def admit(self, visitor: str | None) -> None:  # pragma: no cover - Arena defines it
+        raise NotImplementedError
+
+    def quality(
+        self, prompt: str, *, max_tokens: int = 64, text: str | None = None, visitor: str | None = None
+    ) -> QualityReport:
         """Greedy answers of both engines with top-k logprobs: where B departs from A, KL, perplexity."""
-        if problems := check_generation(prompt, GenerationParams(max_tokens=max_tokens), max_model_len=None):
+        limits = self.limits
+        problems = check_generation(
+            prompt,
+            GenerationParams(max_tokens=max_tokens),
+            max_model_len=None,
+            max_prompt_chars=limits.max_prompt_chars,
+            max_tokens_limit=limits.max_tokens,
+        )
+        if text and len(text) > limits.max_prompt_chars:
+            problems.append(
+                f"the perplexity text has {len(text):,} characters; the limit here is {limits.max_prompt_chars:,}"
+            )
+        if problems:
             raise SpecError("; ".join(problems))
+        self.admit(visitor)
         endpoints = []
         for name in SLOT_NAMES:
             engine, status = self.slot(name).engine, self.status(name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ from playground.anatomy import WeightsCheck, anatomy_figure
 from playground.arena import SLOT_NAMES, Arena
 from playground.defaults import ASSETS
 from playground.generation import MODES, GenerationParams
+from playground.settings import AppSettings
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
 from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
@@ -33,15 +36,22 @@ EXAMPLES = [
 ]
 
 
-def _intro(arena: Arena) -> str:
+def _intro(arena: Arena, locked: bool) -> str:
     path = ASSETS / "intro.md"
     text = path.read_text() if path.exists() else "# vLLM Quantization Playground"
     d = arena.device
-    return (
-        text
-        + f"\n\n**Device:** {d.name} · {d.total_bytes / 1e9:,.0f} GB · memory from "
-        + ("NVML" if d.kind == "cuda" else "process memory (psutil; no NVIDIA GPU here)")
+    text += f"\n\n**Device:** {d.name} · {d.total_bytes / 1e9:,.0f} GB · memory from " + (
+        "NVML" if d.kind == "cuda" else "process memory (psutil; no NVIDIA GPU here)"
     )
+    if locked:
+        lim = arena.limits
+        rate = f" · {lim.requests_per_minute} requests a minute" if lim.requests_per_minute else ""
+        tokens = f" · max_tokens up to {lim.max_tokens}" if lim.max_tokens else ""
+        text += (
+            "\n\n**Public instance:** the engines are fixed by the operator; you can prompt them and read "
+            f"everything they report. Limits: prompts up to {lim.max_prompt_chars:,} characters{tokens}{rate}."
+        )
+    return text
 
 
 def _settings(spec: EngineSpec) -> list[gr.components.Component]:
@@ -97,36 +107,43 @@ def _spec_from_form(arena: Arena, name: str, values: tuple[Any, ...]) -> EngineS
     )
 
 
-def build_ui(arena: Arena) -> gr.Blocks:
-    """The whole app over one arena; every event has an api_name (scriptable, testable)."""
+def build_ui(arena: Arena, settings: AppSettings | None = None) -> gr.Blocks:
+    """The whole app over one arena; every event has an api_name (scriptable, testable).
+
+    Locked (a public instance): no engine settings, start or stop, not even as API endpoints;
+    visitors prompt the operator's engines within the arena's limits."""
+    settings = settings or AppSettings()
+    locked = settings.locked
     with gr.Blocks(title="vLLM Quantization Playground") as demo:
-        gr.Markdown(_intro(arena))
-        cards = _engine_row(arena)
+        gr.Markdown(_intro(arena, locked))
+        cards = _engine_row(arena, locked)
         with gr.Tab("Compare"):
-            live = _compare_tab(arena)
+            live = _compare_tab(arena, settings)
         with gr.Tab("Quality"):
             quality_tab(arena)
         with gr.Tab("Summary"):
             summary_tab(arena)
         with gr.Tab("What fits where"):
-            planner_tab(arena.device)
+            planner_tab(arena.device, presets_only=locked)
         timer = gr.Timer(1.0)
-        timer.tick(
-            _refresh_handler(arena), None, [cards["A"], cards["B"], *live], api_name="refresh", show_progress="hidden"
-        )
+        refresh = _refresh_handler(arena)
+        outputs = [cards["A"], cards["B"], *live]
+        timer.tick(refresh, None, outputs, api_name="refresh", show_progress="hidden", concurrency_limit=4)
         # The page shows the current state at once, not the state when the app started.
-        demo.load(_refresh_handler(arena), None, [cards["A"], cards["B"], *live], api_visibility="private")
+        demo.load(refresh, None, outputs, api_visibility="private", concurrency_limit=4)
     return demo
 
 
-def _engine_row(arena: Arena) -> dict[str, gr.Markdown]:
-    """One card per slot with its settings and start/stop buttons."""
+def _engine_row(arena: Arena, locked: bool) -> dict[str, gr.Markdown]:
+    """One card per slot; with its settings and start/stop buttons unless the instance is locked."""
     cards: dict[str, gr.Markdown] = {}
     with gr.Row(equal_height=False):
         for name in SLOT_NAMES:
             slot = arena.slot(name)
             with gr.Column(elem_classes=[f"slot-{name}"]):
                 cards[name] = gr.Markdown(_card(arena, name))
+                if locked:
+                    continue  # no form, no buttons, no events: nothing a visitor could call
                 form = _settings(slot.spec)
                 with gr.Row():
                     start = gr.Button(f"Start / restart {name}", variant="secondary")
@@ -136,7 +153,7 @@ def _engine_row(arena: Arena) -> dict[str, gr.Markdown]:
     return cards
 
 
-def _compare_tab(arena: Arena) -> list[gr.components.Component]:
+def _compare_tab(arena: Arena, settings: AppSettings) -> list[gr.components.Component]:
     """Prompt, both answer panes, live charts and history; returns the components the timer refreshes."""
     panes: dict[str, gr.Textbox] = {}
     figures: dict[str, gr.Markdown] = {}
@@ -157,7 +174,10 @@ def _compare_tab(arena: Arena) -> list[gr.components.Component]:
     with gr.Accordion("Sampling", open=False), gr.Row():
         temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature")
         top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
-        max_tokens = gr.Number(96, label="max_tokens", precision=0)
+        limit = arena.limits.max_tokens
+        max_tokens = gr.Number(
+            min(96, limit or 96), label="max_tokens" + (f" (up to {limit})" if limit else ""), precision=0
+        )
         seed = gr.Number(0, label="seed", precision=0)
     gr.Examples(EXAMPLES, prompt)
     message = gr.Markdown(elem_classes=["message"])
@@ -181,8 +201,16 @@ def _compare_tab(arena: Arena) -> list[gr.components.Component]:
         history = gr.Dataframe(headers=views.HISTORY_COLUMNS, value=[], interactive=False, wrap=True)
     inputs = [prompt, mode, chat, temperature, top_p, max_tokens, seed]
     outputs = [panes["A"], panes["B"], figures["A"], figures["B"], message]
-    go_btn.click(_compare_handler(arena), inputs, outputs, api_name="compare")
-    prompt.submit(_compare_handler(arena), inputs, outputs, api_visibility="private")
+    # Compares from different visitors run together (vLLM batches them); more wait in the queue.
+    go_btn.click(
+        _compare_handler(arena),
+        inputs,
+        outputs,
+        api_name="compare",
+        concurrency_limit=settings.concurrency,
+        concurrency_id="compare",
+    )
+    prompt.submit(_compare_handler(arena), inputs, outputs, api_visibility="private", concurrency_id="compare")
     return [memory_plot, latency_plot, anatomy_plot, kv_plot, history]
 
 
@@ -230,8 +258,20 @@ def _stop_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
     return stop
 
 
-def _refresh_handler(arena: Arena):  # type: ignore[no-untyped-def]
+def _refresh_handler(arena: Arena, max_age_s: float = 0.5):  # type: ignore[no-untyped-def]
+    # Every open page ticks once a second and all see the same state: build it at most twice a
+    # second and share it, so 30 visitors cost what one does.
+    lock = threading.Lock()
+    cache: list[Any] = [0.0, None]
+
     def refresh() -> tuple[Any, ...]:
+        with lock:
+            if cache[1] is None or time.monotonic() - cache[0] > max_age_s:
+                cache[1] = build()
+                cache[0] = time.monotonic()
+            return cache[1]  # type: ignore[no-any-return]
+
+    def build() -> tuple[Any, ...]:
         labels = arena.labels()
         anatomy = {n: arena.anatomy(n) for n in SLOT_NAMES}  # once per tick: it reads the config and log
         return (
@@ -247,9 +287,21 @@ def _refresh_handler(arena: Arena):  # type: ignore[no-untyped-def]
     return refresh
 
 
+def visitor_key(request: gr.Request | None) -> str | None:
+    """One key per browser session (each API client gets its own session too)."""
+    return getattr(request, "session_hash", None) or None
+
+
 def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
     def compare(
-        prompt: str, mode: str, chat: bool, temperature: float, top_p: float, max_tokens: float, seed: float | None
+        prompt: str,
+        mode: str,
+        chat: bool,
+        temperature: float,
+        top_p: float,
+        max_tokens: float,
+        seed: float | None,
+        request: gr.Request,
     ) -> Iterator[tuple[str, str, str, str, str]]:
         try:
             params = GenerationParams(
@@ -259,7 +311,7 @@ def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
                 seed=None if seed is None else int(seed),
                 chat=bool(chat),
             )
-            updates = arena.compare(prompt or "", params, mode)
+            updates = arena.compare(prompt or "", params, mode, visitor=visitor_key(request))
             yield "", "", "", "", "… sending to " + (" then ".join(SLOT_NAMES) if mode == "fair" else "both")
             for p in updates:
                 a, b = p.answers.get("A"), p.answers.get("B")

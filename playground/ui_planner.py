@@ -15,8 +15,10 @@ from playground.specs import DeviceInfo
 COLUMNS = ["method", "bits", "weights GB", "fits", "KV-cache tokens", "concurrent requests", "decode ceiling tok/s"]
 
 
-def planner_tab(device: DeviceInfo) -> None:
-    """Add the planner's inputs, table and events to the Blocks being built."""
+def planner_tab(device: DeviceInfo, *, presets_only: bool = False) -> None:
+    """Add the planner's inputs, table and events to the Blocks being built.
+
+    `presets_only` (locked instances): no local folders or hub ids, only the listed models."""
     gpus = list(GPUS)
     here = None
     if device.kind == "cuda":
@@ -27,13 +29,13 @@ def planner_tab(device: DeviceInfo) -> None:
         model = gr.Dropdown(
             list(PRESETS),
             value="meta-llama/Llama-2-70b-hf",
-            allow_custom_value=True,
-            label="Model (preset, local folder, or hub id: config.json only)",
+            allow_custom_value=not presets_only,
+            label="Model" if presets_only else "Model (preset, local folder, or hub id: config.json only)",
         )
         gpu = gr.Dropdown(gpus, value=here or "H100-80GB", label="GPU")
         context = gr.Number(4096, label="context length (tokens)", precision=0)
         util = gr.Slider(0.1, 0.95, value=0.9, step=0.05, label="gpu_memory_utilization")
-    handler = _plan_handler(device)
+    handler = _plan_handler(device, presets_only)
     table = gr.Dataframe(handler(model.value, gpu.value, context.value, util.value), headers=COLUMNS, interactive=False)
     inputs: list[Any] = [model, gpu, context, util]
     model.change(handler, inputs, table, api_name="plan")
@@ -49,8 +51,12 @@ def _gpu(name: str, device: DeviceInfo) -> Gpu:
     return Gpu(device.name, device.total_bytes / 1e9, known.bandwidth_gb_s if known else float("nan"))
 
 
-def _plan_handler(device: DeviceInfo):  # type: ignore[no-untyped-def]
+def _plan_handler(device: DeviceInfo, presets_only: bool = False):  # type: ignore[no-untyped-def]
     def run(model: str, gpu: str, context: float, util: float) -> list[list[object]]:
+        if presets_only and model not in PRESETS:
+            raise gr.Error(f"this instance plans only its listed models: {', '.join(PRESETS)}")
+        if gpu not in GPUS and not (device.kind == "cuda" and gpu == f"this GPU: {device.name}"):
+            raise gr.Error(f"unknown GPU {gpu!r}; choose one of: {', '.join(GPUS)}")
         try:
             shape = ModelShape.from_config(load_config(model))
         except Exception as exc:  # no such file, no network, not a Llama-style config

@@ -37,9 +37,10 @@ def quality_tab(arena: Arena) -> None:
 
 
 def _measure_handler(arena: Arena):  # type: ignore[no-untyped-def]
-    def measure(prompt: str, max_tokens: float, text: str) -> tuple[Any, ...]:
+    def measure(prompt: str, max_tokens: float, text: str, request: gr.Request) -> tuple[Any, ...]:
         try:
-            report = arena.quality(prompt or "", max_tokens=int(max_tokens or 0), text=text or None)
+            visitor = getattr(request, "session_hash", None)
+            report = arena.quality(prompt or "", max_tokens=int(max_tokens or 0), text=text or None, visitor=visitor)
         except (SpecError, EngineError, GenerationError, ValueError) as exc:
             return f"✕ {exc}", [], [], charts.kl_figure([], [], None)
         first = report.divergence.first_divergence

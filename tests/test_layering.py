@@ -20,6 +20,7 @@ PURE = [
     "planner",
     "summary",
     "anatomy",
+    "settings",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
