@@ -20,6 +20,7 @@ PURE = [
     "planner",
     "summary",
     "anatomy",
+    "store",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
