@@ -21,6 +21,7 @@ PURE = [
     "summary",
     "anatomy",
     "store",
+    "report",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
