@@ -85,3 +85,29 @@ class EngineStatus:
     weights_gib: float | None = None
     startup_s: float | None = None
     notes: tuple[str, ...] = ()  # where what loaded differs from what was asked
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    """One stored compare: the prompt, its settings and both engines' answers with their figures."""
+
+    id: int
+    session_id: str
+    number: int  # the compare's number within its session, as the charts show it
+    started_at: float  # time.time()
+    finished_at: float
+    prompt: str
+    mode: str
+    params: dict[str, Any]  # GenerationParams as a dict
+    answers: tuple[EngineAnswer, ...]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One app session in the history: when it began, on what device, with which engines."""
+
+    id: str
+    started_at: float
+    device: str
+    specs: dict[str, str]  # slot -> engine description
+    runs: int = 0

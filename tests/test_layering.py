@@ -21,6 +21,8 @@ PURE = [
     "summary",
     "anatomy",
     "settings",
+    "store",
+    "report",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
