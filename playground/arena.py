@@ -19,6 +19,7 @@ from playground.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.defaults import resolve_tiny
 from playground.engines import READY_TIMEOUT_S, Engine, EngineError
 from playground.generation import GenerationParams, check_generation
+from playground.history import ArenaHistory
 from playground.insights import SLOT_NAMES, ArenaInsights
 from playground.metrics import request_timing
 from playground.model_config import load_config
@@ -28,6 +29,7 @@ from playground.quality import QualityReport
 from playground.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
 from playground.settings import RateLimiter, VisitorLimits
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
+from playground.store import HistoryStore
 from playground.tiny.cpu_fallback import with_cpu_shim
 
 UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
@@ -61,6 +63,7 @@ class CompareProgress:
     texts: dict[str, str]
     answers: dict[str, EngineAnswer]
     done: bool = False
+    run_id: int | None = None  # the saved run, once both answers are in
 
 
 def cpu_engine_env(slot_index: int, device: DeviceInfo, cores: int | None = None) -> dict[str, str]:
@@ -77,7 +80,7 @@ def cpu_engine_env(slot_index: int, device: DeviceInfo, cores: int | None = None
     return env
 
 
-class Arena(ArenaInsights):
+class Arena(ArenaInsights, ArenaHistory):
     """Owns both engines, samples their memory and keeps every request's figures."""
 
     def __init__(
@@ -103,6 +106,11 @@ class Arena(ArenaInsights):
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-start")
         self.sampler = monitor.Sampler(self.sample_once, sample_interval_s)
         self.limits = limits or VisitorLimits()
+        # Every compare and memory sample goes to SQLite as it happens (data/history.sqlite).
+        self.store = HistoryStore(data_dir / "history.sqlite")
+        specs_text = {n: s.spec.display_name for n, s in self.slots.items()}
+        self.session_id = self.store.open_session(f"{self.device.kind}: {self.device.name}", specs_text)
+        self.store_error = ""
         self._visitors = RateLimiter(self.limits.requests_per_minute)
 
     # -- engines -----------------------------------------------------------------------------
@@ -213,12 +221,15 @@ class Arena(ArenaInsights):
         self._starter.shutdown(wait=False, cancel_futures=True)
         for name in SLOT_NAMES:
             self.stop(name)
+        self.store.close()
 
     # -- monitoring --------------------------------------------------------------------------
     def sample_once(self) -> None:
         """Take one memory sample for both engines and read each ready engine's /metrics."""
         pids = {n: s.engine.pids() for n, s in self.slots.items() if s.engine and not s.spec.attached}
-        self.samples.append(monitor.sample_memory(pids))
+        sample = monitor.sample_memory(pids)
+        self.samples.append(sample)
+        self.save_sample(sample)
         usage: dict[str, float | None] = {}
         for slot in self.slots.values():
             if slot.engine and self.status(slot.name).state == "ready":
@@ -279,11 +290,13 @@ class Arena(ArenaInsights):
             number = self._compares
         live: dict[str, StreamOutcome | None] = dict.fromkeys(SLOT_NAMES)
         answers: dict[str, EngineAnswer] = {}
+        saved: list[int] = []
+        started_at = time.time()
 
         def run(name: str) -> None:
             answers[name] = self._answer(name, prompt, params, mode, number, live)
 
-        def run_all() -> None:
+        def run_both() -> None:
             if mode == "fair":
                 for name in SLOT_NAMES:
                     run(name)
@@ -294,13 +307,22 @@ class Arena(ArenaInsights):
             for t in threads:
                 t.join()
 
+        def run_all() -> None:
+            run_both()
+            # Saved here, in the worker, so a run is on disk even if nobody reads the last update.
+            both = [answers[n] for n in SLOT_NAMES if n in answers]
+            if stored := self.save_run(number, prompt, mode, params, both, started_at, visitor):
+                saved.append(stored.id)
+
         worker = threading.Thread(target=run_all, name=f"compare-{number}", daemon=True)
         worker.start()
         while worker.is_alive():
             worker.join(UI_UPDATE_S)
             texts = {n: (answers[n].text if n in answers else (o.text if (o := live[n]) else "")) for n in SLOT_NAMES}
             yield CompareProgress(texts, dict(answers), done=not worker.is_alive())
-        yield CompareProgress({n: a.text for n, a in answers.items()}, dict(answers), done=True)
+        yield CompareProgress(
+            {n: a.text for n, a in answers.items()}, dict(answers), done=True, run_id=saved[0] if saved else None
+        )
 
     def compare_once(self, prompt: str, params: GenerationParams, mode: str = "fair") -> list[EngineAnswer]:
         """Run a compare to the end and return both answers (the CLI's path)."""

@@ -35,7 +35,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             finished_at REAL NOT NULL,
             prompt TEXT NOT NULL,
             mode TEXT NOT NULL,
-            params TEXT NOT NULL
+            params TEXT NOT NULL,
+            visitor TEXT  -- the browser session that asked (locked instances show visitors their own runs)
         )""",
         "CREATE INDEX runs_by_session ON runs(session_id, started_at)",
         "CREATE INDEX runs_by_start ON runs(started_at)",
@@ -177,14 +178,15 @@ class HistoryStore:
         answers: Sequence[EngineAnswer],
         started_at: float,
         finished_at: float,
+        visitor: str | None = None,
     ) -> CompareRun:
         """Store one compare and all its answers in one transaction; return it with its id."""
         settings = asdict(params)
         with self._write() as db:
             cursor = db.execute(
-                "INSERT INTO runs (session_id, number, started_at, finished_at, prompt, mode, params)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, number, started_at, finished_at, prompt, mode, json.dumps(settings)),
+                "INSERT INTO runs (session_id, number, started_at, finished_at, prompt, mode, params, visitor)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, number, started_at, finished_at, prompt, mode, json.dumps(settings), visitor),
             )
             run_id = cursor.lastrowid
             assert run_id is not None
@@ -210,18 +212,29 @@ class HistoryStore:
             )
 
     # -- reading ----------------------------------------------------------------------------------
-    def runs(self, session_id: str | None = None, limit: int | None = 200) -> list[CompareRun]:
-        """Stored runs, newest first, of one session or of all; `limit=None` for every run."""
-        where, args = ("WHERE session_id = ?", [session_id]) if session_id is not None else ("", [])
+    def runs(
+        self, session_id: str | None = None, limit: int | None = 200, *, visitor: str | None = None
+    ) -> list[CompareRun]:
+        """Stored runs, newest first, of one session or of all (and of one visitor); `limit=None`: all."""
+        clauses: list[str] = []
+        args: list[object] = []
+        for column, value in (("session_id", session_id), ("visitor", visitor)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._read(
             f"SELECT {_RUN} FROM runs {where} ORDER BY started_at DESC, id DESC LIMIT ?",
             [*args, -1 if limit is None else limit],
         )
         return self._with_answers(rows)
 
-    def run(self, run_id: int) -> CompareRun | None:
-        """One stored run by id, or None."""
-        found = self._with_answers(self._read(f"SELECT {_RUN} FROM runs WHERE id = ?", [run_id]))
+    def run(self, run_id: int, *, visitor: str | None = None) -> CompareRun | None:
+        """One stored run by id (and asked by `visitor`, where given), or None."""
+        sql, args = f"SELECT {_RUN} FROM runs WHERE id = ?", list[object]([run_id])
+        if visitor is not None:
+            sql, args = sql + " AND visitor = ?", [run_id, visitor]
+        found = self._with_answers(self._read(sql, args))
         return found[0] if found else None
 
     def _with_answers(self, rows: list[tuple[Any, ...]]) -> list[CompareRun]:

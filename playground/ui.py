@@ -17,6 +17,7 @@ from playground.defaults import ASSETS
 from playground.generation import MODES, GenerationParams
 from playground.settings import AppSettings
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
+from playground.ui_history import history_tab, list_handler
 from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
 from playground.ui_summary import summary_tab
@@ -123,8 +124,11 @@ def build_ui(arena: Arena, settings: AppSettings | None = None) -> gr.Blocks:
             quality_tab(arena)
         with gr.Tab("Summary"):
             summary_tab(arena)
+        with gr.Tab("History") as saved:
+            saved_table = history_tab(arena, locked)
         with gr.Tab("What fits where"):
             planner_tab(arena.device, presets_only=locked)
+        saved.select(list_handler(arena, locked), None, saved_table, api_visibility="private")
         timer = gr.Timer(1.0)
         refresh = _refresh_handler(arena)
         outputs = [cards["A"], cards["B"], *live]

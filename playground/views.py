@@ -3,12 +3,13 @@ figures the core computed)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from playground.anatomy import WeightsCheck
 from playground.prometheus import EngineMetrics
 from playground.quality import QualityReport
-from playground.records import EngineAnswer, EngineStatus, RequestRecord
+from playground.records import CompareRun, EngineAnswer, EngineStatus, RequestRecord
 from playground.specs import EngineSpec
 
 STATE_BADGES = {"ready": "● ready", "starting": "◐ starting", "failed": "✕ failed", "stopped": "○ stopped"}
@@ -171,3 +172,31 @@ def loaded_lines(kernel: str | None, loaded: str | None, check: WeightsCheck | N
         if check.warning:
             lines.append(f"⚠ {check.warning}")
     return lines
+
+
+SAVED_RUN_COLUMNS = ["run", "when", "mode", "prompt", "A", "A TTFT ms", "A tok/s", "B", "B TTFT ms", "B tok/s", "note"]
+
+
+def saved_run_rows(runs: Sequence[CompareRun]) -> list[list[object]]:
+    """One row per saved compare (newest first as given) for the History tab."""
+    rows: list[list[object]] = []
+    for run in runs:
+        by_slot = {a.slot: a for a in run.answers}
+        row: list[object] = [
+            run.id,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.finished_at)),
+            run.mode,
+            run.prompt if len(run.prompt) <= 80 else run.prompt[:79] + "…",
+        ]
+        for slot in ("A", "B"):
+            a = by_slot.get(slot)
+            t = a.timing if a else None
+            row += [
+                a.label if a else "–",
+                _num(t.ttft_ms if t else None),
+                _num(t.decode_tok_s if t else None, "{:,.1f}"),
+            ]
+        errors = [f"{a.slot}: {a.error}" for a in run.answers if a.error]
+        row.append("; ".join(errors))
+        rows.append(row)
+    return rows

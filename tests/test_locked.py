@@ -82,3 +82,18 @@ def test_rate_limit_per_visitor(locked: tuple[gr.Blocks, Arena]) -> None:
     assert "3 requests per minute per visitor; try again in" in message
     text_a, text_b, *_, message = other.predict("The value is", "fair", False, 0.0, 1.0, 4, 0, api_name="/compare")
     assert text_a.strip() and message == "", "another visitor is not held back"
+
+
+def test_visitors_see_and_export_only_their_own_runs(locked: tuple[gr.Blocks, Arena]) -> None:
+    demo, _ = locked
+    mine, theirs = client(demo), client(demo)
+    mine.predict("The function returns", "fair", False, 0.0, 1.0, 4, 0, api_name="/compare")
+    theirs.predict("The value is", "fair", False, 0.0, 1.0, 4, 0, api_name="/compare")
+    my_rows = mine.predict(api_name="/history")["data"]
+    their_rows = theirs.predict(api_name="/history")["data"]
+    assert [r[3] for r in my_rows] == ["The function returns"]
+    assert [r[3] for r in their_rows] == ["The value is"]
+    _, message = mine.predict(their_rows[0][0], "json", api_name="/export")
+    assert message == f"✕ no saved run #{their_rows[0][0]} of yours"
+    path, message = mine.predict(None, "csv", api_name="/export")
+    assert "The value is" not in Path(path).read_text() and "The function returns" in Path(path).read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -39,6 +40,24 @@ def test_refresh_shows_ready_engines_and_charts(client: Client) -> None:
     assert "KV cache" in card_a and "predicted weights" in card_a
     assert all(fig is not None for fig in (memory, latency, anatomy, kv_use))
     assert history["data"], "the history table lists the requests made so far"
+
+
+def test_saved_history_and_exports(client: Client, arena: Arena) -> None:
+    client.predict("The value is", "fair", False, 0.0, 1.0, 8, 0, api_name="/compare")
+    rows = client.predict(api_name="/history")["data"]
+    newest = rows[0]
+    assert newest[3] == "The value is" and newest[4].startswith("A:") and newest[7].startswith("B:")
+    for fmt in ("html", "json", "csv"):
+        path, message = client.predict(newest[0], fmt, api_name="/export")
+        assert message.startswith("Saved playground-run-"), message
+        text = Path(path).read_text()
+        assert "The value is" in text
+    session, message = client.predict(None, "html", api_name="/export")
+    html = Path(session).read_text()
+    assert "js-plotly-plot" in html or "plotly-graph-div" in html
+    assert 'src="http' not in html, "the report opens offline"
+    _, message = client.predict(999_999, "json", api_name="/export")
+    assert message == "✕ no saved run #999999"
 
 
 def test_bad_input_is_explained_not_crashed(client: Client) -> None:
