@@ -138,6 +138,12 @@ def build_ui(arena: Arena, settings: AppSettings | None = None) -> gr.Blocks:
     return demo
 
 
+def with_queue(demo: gr.Blocks, settings: AppSettings) -> gr.Blocks:
+    """The queue the app serves with: each event's concurrency is set in build_ui (compare: settings'
+    concurrency; refresh: 4, shared result); `queue_size` waiting events at most, then "Queue is full"."""
+    return demo.queue(default_concurrency_limit=2, max_size=settings.queue_size)
+
+
 def _engine_row(arena: Arena, locked: bool) -> dict[str, gr.Markdown]:
     """One card per slot; with its settings and start/stop buttons unless the instance is locked."""
     cards: dict[str, gr.Markdown] = {}
