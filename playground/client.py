@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,18 @@ from playground.prometheus import EngineMetrics, engine_metrics
 # Generous read timeout: a CPU engine under load can pause for seconds between tokens, but a
 # dead engine must not hang the UI for ever.
 TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=30.0, pool=10.0)
+_SHARED: list[httpx.Client] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def http() -> httpx.Client:
+    """One pooled client for every request: keep-alive connections, no TCP/TLS setup per request
+    (a new client per request cost TTFT in bench/overhead.py). httpx.Client is thread-safe."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+            _SHARED.append(httpx.Client(timeout=TIMEOUT, limits=limits))
+        return _SHARED[0]
 
 
 @dataclass
@@ -95,10 +108,8 @@ def stream_generation(
     outcome = StreamOutcome(sent_at=time.perf_counter())
     seen_tokens = 0
     try:
-        with (
-            httpx.Client(timeout=TIMEOUT) as http,
-            http.stream("POST", base_url + path, json=request_body(model, prompt, params), headers=headers) as response,
-        ):
+        body = request_body(model, prompt, params)
+        with http().stream("POST", base_url + path, json=body, headers=headers) as response:
             if response.status_code != 200:
                 raise GenerationError(_error_message(response))
             for line in response.iter_lines():
@@ -144,7 +155,7 @@ def stream_generation(
 
 def fetch_metrics(base_url: str, timeout_s: float = 2.0) -> EngineMetrics:
     """Read the engine's /metrics (unauthenticated in vLLM) into figures."""
-    response = httpx.get(f"{base_url}/metrics", timeout=timeout_s)
+    response = http().get(f"{base_url}/metrics", timeout=timeout_s)
     response.raise_for_status()
     return engine_metrics(response.text)
 
@@ -153,7 +164,7 @@ def post_json(base_url: str, api_key: str, path: str, body: dict[str, Any], time
     """One non-streamed request; raises GenerationError with the engine's own message."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        response = httpx.post(base_url + path, json=body, headers=headers, timeout=timeout_s)
+        response = http().post(base_url + path, json=body, headers=headers, timeout=timeout_s)
     except httpx.ConnectError as exc:
         raise GenerationError("the engine is not reachable (it may have stopped)") from exc
     except httpx.HTTPError as exc:

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from playground.arena import Arena
+from playground.arena import UI_UPDATE_S, Arena
 from playground.engines import Engine, EngineError
 from playground.generation import GenerationParams
 from playground.specs import EngineSpec, SpecError
@@ -35,6 +35,24 @@ def test_fair_compare_streams_both_answers(arena: Arena) -> None:
         assert t.ttft_ms is not None and 0 < t.ttft_ms < t.e2e_ms
     records = [r for r in arena.history if r.request_no == arena.history[-1].request_no]
     assert sorted(r.slot for r in records) == ["A", "B"]
+
+
+def test_ui_updates_are_bounded_while_figures_use_every_token(arena: Arena) -> None:
+    params = GenerationParams(max_tokens=64, temperature=0.0, chat=False)
+    started = time.perf_counter()
+    stamps = [(time.perf_counter(), p) for p in arena.compare("The function returns", params, "simultaneous")]
+    elapsed = time.perf_counter() - started
+    tokens = sum(a.timing.output_tokens for a in stamps[-1][1].answers.values() if a.timing)
+    # At most one snapshot per UI_UPDATE_S (50 ms) while streaming, plus the final one.
+    assert len(stamps) <= elapsed / UI_UPDATE_S + 2
+    gaps = [b[0] - a[0] for a, b in zip(stamps[:-3], stamps[1:-2], strict=True)]
+    assert all(g >= UI_UPDATE_S * 0.9 for g in gaps), gaps
+    assert len(stamps) < tokens, "the shells saw fewer updates than there were tokens"
+    for answer in stamps[-1][1].answers.values():
+        t = answer.timing
+        assert t is not None and t.itl_p50_ms is not None and t.itl_p50_ms < UI_UPDATE_S * 1000, (
+            "inter-token latency comes from per-token timestamps, not from the 50 ms UI ticks"
+        )
 
 
 def test_simultaneous_compare(arena: Arena) -> None:
