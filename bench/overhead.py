@@ -5,7 +5,9 @@ Against one running vLLM server, the same prompt at concurrency 1, alternating A
   B = a plain OpenAI client (the `openai` package) timing chunk arrivals the same way
 and then the memory sampler on against off. Prints medians and ratios as JSON.
 
-Usage: PYTHONPATH=. python bench/overhead.py [ROUNDS] [MAX_TOKENS]
+Usage: PYTHONPATH=. python bench/overhead.py [ROUNDS] [MAX_TOKENS] [SPEC]
+SPEC is an engine spec as the CLI takes it (default: the tiny bf16 model). On a known GPU the
+output adds the batch-1 decode as a share of the memory-bandwidth ceiling (bandwidth / weights).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from openai import OpenAI
 
 from playground.arena import Arena
 from playground.client import stream_generation
-from playground.defaults import TINY_BF16, data_dir
+from playground.defaults import TINY_BF16, data_dir, neutral_spec
 from playground.generation import GenerationParams
 from playground.metrics import TokenChunk, median, request_timing
 from playground.monitor import device_info
+from playground.planner import gpu_named
+from playground.specs import parse_spec
 
 PROMPT = "The default value is"
 
@@ -43,8 +47,10 @@ def plain_openai(client: OpenAI, model: str, max_tokens: int) -> tuple[float | N
         now = time.perf_counter()
         if c.usage:
             used = c.usage.completion_tokens
-        if c.choices and c.choices[0].text:
-            chunks.append(TokenChunk(now, c.choices[0].text))
+        # Every chunk with a choice is a token, text or not: dummy weights emit ids that the small
+        # tokenizer decodes to "", and the playground counts those tokens too (usage per chunk).
+        if c.choices:
+            chunks.append(TokenChunk(now, c.choices[0].text or "", 1))
     t = request_timing(sent, chunks, time.perf_counter(), output_tokens=used)
     return t.ttft_ms, t.decode_tok_s
 
@@ -64,10 +70,11 @@ def end_to_end_rate(base: str, key: str, model: str, max_tokens: int) -> float:
     return (out.output_tokens or 0) / (out.finished_at - out.sent_at)
 
 
-def main(rounds: int = 20, max_tokens: int = 64) -> dict[str, object]:
-    """Start one tiny bf16 engine, alternate the two paths, then sampler on/off."""
+def main(rounds: int = 20, max_tokens: int = 64, spec_text: str = "") -> dict[str, object]:
+    """Start one engine (tiny bf16 unless SPEC), alternate the two paths, then sampler on/off."""
     device = device_info()
-    arena = Arena((TINY_BF16, TINY_BF16), data_dir=data_dir(), device=device)
+    spec = parse_spec(spec_text, base=neutral_spec(device)) if spec_text else TINY_BF16
+    arena = Arena((spec, spec), data_dir=data_dir(), device=device)
     arena.sampler.interval_s = 1.0
     try:
         arena.start("A")
@@ -96,7 +103,15 @@ def main(rounds: int = 20, max_tokens: int = 64) -> dict[str, object]:
         pg_ttft, pg_tps = med([r[0] for r in results["playground"]]), med([r[1] for r in results["playground"]])
         oa_ttft, oa_tps = med([r[0] for r in results["openai"]]), med([r[1] for r in results["openai"]])
         on, off = median(sampler["on"]), median(sampler["off"])
+        gib, source = arena.weights("A")
+        gpu = gpu_named(device.name, device.total_bytes) if device.kind == "cuda" else None
+        ceiling = gpu.bandwidth_gb_s * 1e9 / (gib * 2**30) if gpu and gib else None
         return {
+            "vllm_log_weights_gib": gib,
+            "weights_source": source,
+            "gpu_bandwidth_gb_s": gpu.bandwidth_gb_s if gpu else None,
+            "batch1_ceiling_tok_s": ceiling,
+            "decode_share_of_ceiling": None if not (ceiling and pg_tps) else pg_tps / ceiling,
             "device": device.name,
             "rounds": rounds,
             "max_tokens": max_tokens,
@@ -117,4 +132,7 @@ def main(rounds: int = 20, max_tokens: int = 64) -> dict[str, object]:
 
 if __name__ == "__main__":
     Path("data").mkdir(exist_ok=True)
-    print(json.dumps(main(*(int(a) for a in sys.argv[1:3])), indent=2))
+    args = sys.argv[1:]
+    rounds = int(args[0]) if args else 20
+    tokens = int(args[1]) if len(args) > 1 else 64
+    print(json.dumps(main(rounds, tokens, args[2] if len(args) > 2 else ""), indent=2))
