@@ -20,6 +20,7 @@ PURE = [
     "planner",
     "summary",
     "anatomy",
+    "sweep",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
