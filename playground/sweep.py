@@ -129,6 +129,8 @@ class Finished(Protocol):
     @property
     def output_tokens(self) -> int | None: ...
     @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
     def error(self) -> str: ...
 
 
@@ -150,6 +152,7 @@ class SweepLevel:
     requests: int  # answered without error
     errors: int
     output_tokens: int
+    prompt_tokens: int | None  # as the engine reported them; None when any answer lacked the count
     duration_s: float
 
 
@@ -172,6 +175,7 @@ def aggregate_level(
     e2es = [t.e2e_ms for t in timings]
     duration = max((o.finished_at for o in outcomes), default=0.0) - min((o.sent_at for o in outcomes), default=0.0)
     tokens = sum(t.output_tokens for t in timings)
+    prompts = [o.prompt_tokens for o in answered]
     rate = duration > 0 and bool(answered)
     return SweepLevel(
         concurrency=concurrency,
@@ -188,6 +192,7 @@ def aggregate_level(
         requests=len(answered),
         errors=len(outcomes) - len(answered),
         output_tokens=tokens,
+        prompt_tokens=None if None in prompts else sum(p for p in prompts if p is not None),
         duration_s=duration,
     )
 

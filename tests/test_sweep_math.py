@@ -32,6 +32,7 @@ class Done:
     finished_at: float
     output_tokens: int | None
     error: str = ""
+    prompt_tokens: int | None = 5
 
 
 def throughputs(slot: str, label: str, values: dict[int, float | None]) -> EngineSweep:
@@ -58,7 +59,7 @@ def test_level_with_an_error_counts_its_time_not_its_tokens() -> None:
     failed = Done(0.05, [TokenChunk(0.3, "x")], 1.0, 1, error="the engine stopped")
     lv = aggregate_level(2, [first, second, failed])
     assert lv.duration_s == pytest.approx(1.0), "first send to last finish, the failed request included"
-    assert (lv.requests, lv.errors, lv.output_tokens) == (2, 1, 6)
+    assert (lv.requests, lv.errors, lv.output_tokens, lv.prompt_tokens) == (2, 1, 6, 10)
     assert lv.output_tok_s == pytest.approx(6.0) and lv.requests_s == pytest.approx(2.0)
     assert lv.ttft_p50_ms == pytest.approx(150) and lv.ttft_p95_ms == pytest.approx(195)  # 200 and 100 ms
     assert lv.itl_p50_ms == pytest.approx(100) and lv.itl_p95_ms == pytest.approx(100)
@@ -76,6 +77,8 @@ def test_level_without_answers_has_no_figures() -> None:
 def test_tokens_from_chunks_when_usage_is_missing() -> None:
     lv = aggregate_level(1, [Done(0.0, [TokenChunk(0.5, "a", 3), TokenChunk(1.0, "b", 1)], 1.0, None)])
     assert lv.output_tokens == 4 and lv.output_tok_s == pytest.approx(4.0)
+    unknown = aggregate_level(1, [Done(0.0, [TokenChunk(0.5, "a")], 1.0, 1, prompt_tokens=None)])
+    assert unknown.prompt_tokens is None
 
 
 def test_requests_per_level() -> None:
