@@ -17,6 +17,7 @@ from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION
 from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
 from playground.ui_summary import summary_tab
+from playground.ui_sweep import sweep_tab
 
 CSS = """
 .slot-A h3 { color: #2563eb; } .slot-B h3 { color: #ea580c; }
@@ -108,6 +109,8 @@ def build_ui(arena: Arena) -> gr.Blocks:
             quality_tab(arena)
         with gr.Tab("Summary"):
             summary_tab(arena)
+        with gr.Tab("Throughput"):
+            sweep_tab(arena)
         with gr.Tab("What fits where"):
             planner_tab(arena.device)
         timer = gr.Timer(1.0)

@@ -21,6 +21,7 @@ PURE = [
     "summary",
     "anatomy",
     "sweep",
+    "sweep_charts",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
