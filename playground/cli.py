@@ -262,7 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--a", help="engine A: MODEL[,key=value...]")
     sw.add_argument("--b", help="engine B: MODEL[,key=value...]")
     sw.add_argument("--levels", help="concurrency levels, e.g. 1,2,4,8 (default: 1..64 on a GPU, 1,2,4 on the CPU)")
-    sw.add_argument("--requests", type=int, default=0, help="requests per level (default 0: 2 x level, at least 8)")
+    sw.add_argument(
+        "--requests",
+        type=int,
+        default=0,
+        help="requests per level, never fewer than the level (default 0: 2 x level, at least 8)",
+    )
     sw.add_argument("--input-tokens", type=int, help="prompt tokens per request (default: 256 GPU, 32 CPU)")
     sw.add_argument("--output-tokens", type=int, help="output tokens per request (default: 256 GPU, 16 CPU)")
     sw.add_argument("--json", action="store_true", help="print one JSON object")

@@ -219,14 +219,18 @@ def _run_level(
     pending = list(reversed(prompts))
     outcomes: list[StreamOutcome] = []
     lock = threading.Lock()
+    left = threading.Event()  # this thread left early (on_progress raised): the workers stop too
+
+    def stopped() -> bool:
+        return cancel.is_set() or left.is_set()
 
     def worker() -> None:
-        while not cancel.is_set():
+        while not stopped():
             with lock:
                 if not pending:
                     return
                 prompt = pending.pop()
-            outcome = stream_generation(t.base_url, t.api_key, t.model, prompt, params, should_stop=cancel.is_set)
+            outcome = stream_generation(t.base_url, t.api_key, t.model, prompt, params, should_stop=stopped)
             with lock:
                 outcomes.append(outcome)
 
@@ -236,10 +240,13 @@ def _run_level(
             thread.start()
         # Progress is reported from this (the caller's) thread only, never from a worker.
         reported = 0
-        while alive := [th for th in threads if th.is_alive()]:
-            alive[0].join(WAIT_S)
-            if len(outcomes) != reported:
-                reported = len(outcomes)
-                progress.report(reported)
+        try:
+            while alive := [th for th in threads if th.is_alive()]:
+                alive[0].join(WAIT_S)
+                if len(outcomes) != reported:
+                    reported = len(outcomes)
+                    progress.report(reported)
+        finally:
+            left.set()  # after a normal end every worker has returned already
     level = aggregate_level(concurrency, outcomes, kv_cache_peak=poller.kv_peak, memory_peak_mb=poller.memory_peak_mb)
     return level, outcomes, poller.error

@@ -41,7 +41,9 @@ def sweep_tab(arena: Arena) -> None:
     gr.Markdown((ASSETS / "sweep.md").read_text())
     with gr.Row():
         levels = gr.Textbox(",".join(map(str, defaults.levels)), label="Concurrency levels", scale=2)
-        requests = gr.Number(0, label="Requests per level (0: 2 × level, at least 8)", precision=0, minimum=0)
+        requests = gr.Number(
+            0, label="Requests per level (0: 2 × level, at least 8; never fewer than the level)", precision=0, minimum=0
+        )
         input_tokens = gr.Number(defaults.input_tokens, label="Input tokens per request", precision=0)
         output_tokens = gr.Number(defaults.output_tokens, label="Output tokens per request", precision=0)
     with gr.Row():
