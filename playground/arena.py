@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from playground import monitor
+from playground import loadgen, monitor
 from playground.anatomy import method_of
 from playground.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.defaults import resolve_tiny
@@ -30,6 +30,7 @@ from playground.records import EngineAnswer, EngineStatus, MemorySample, Request
 from playground.settings import RateLimiter, VisitorLimits
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
 from playground.store import HistoryStore
+from playground.sweep import SweepResult, SweepSettings
 from playground.tiny.cpu_fallback import with_cpu_shim
 
 UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
@@ -382,3 +383,25 @@ class Arena(ArenaInsights, ArenaHistory):
     def with_spec(self, name: str, **changes: object) -> EngineSpec:
         """The slot's spec with some settings changed (for the shells' forms)."""
         return replace(self.slot(name).spec, **changes)  # type: ignore[arg-type]
+
+    # -- concurrency sweep -------------------------------------------------------------------
+    def sweep(
+        self,
+        settings: SweepSettings,
+        *,
+        slots: Sequence[str] = SLOT_NAMES,
+        on_progress: Callable[[float, str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SweepResult:
+        """Each slot's engine in turn at every concurrency level (playground/loadgen.py); raises
+        SpecError for bad settings and loadgen.SweepBusy while another sweep runs on this arena."""
+        if problems := self.sweep_problems(settings, slots):
+            raise SpecError("; ".join(problems))
+        targets = [loadgen.target(self.slot(n), self.status(n)) for n in slots]
+        with loadgen.one_at_a_time(self):
+            return loadgen.run_sweep(targets, settings, on_progress=on_progress, cancel=cancel)
+
+    def sweep_problems(self, settings: SweepSettings, slots: Sequence[str] = SLOT_NAMES) -> list[str]:
+        """What is wrong with sweep settings for these slots' context lengths (checked before any start)."""
+        lens = [self.slot(n).spec.max_model_len for n in slots]
+        return settings.problems(min((n for n in lens if n), default=None))

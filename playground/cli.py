@@ -1,4 +1,4 @@
-"""Headless command line on the same core: `python -m playground compare|quality|plan|tiny ...`."""
+"""Headless command line on the same core: `python -m playground compare|quality|sweep|plan|tiny ...`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ from playground.engines import EngineError
 from playground.generation import MODES, GenerationParams
 from playground.records import EngineStatus
 from playground.specs import SpecError, parse_spec
+from playground.sweep import (
+    COLUMNS,
+    SweepResult,
+    SweepSettings,
+    as_json,
+    crossover,
+    default_settings,
+    level_rows,
+    parse_levels,
+)
 
 if TYPE_CHECKING:
     from playground.arena import Arena
@@ -119,6 +129,66 @@ def cmd_quality(args: argparse.Namespace) -> int:
         arena.shutdown()
 
 
+def _sweep_settings(args: argparse.Namespace, device_kind: str) -> SweepSettings:
+    """The sweep's settings from the options, the device's defaults where none is given."""
+    d = default_settings(device_kind)
+    return SweepSettings(
+        levels=parse_levels(args.levels) if args.levels is not None else d.levels,
+        requests_per_level=args.requests,
+        input_tokens=d.input_tokens if args.input_tokens is None else args.input_tokens,
+        output_tokens=d.output_tokens if args.output_tokens is None else args.output_tokens,
+    )
+
+
+def _sweep_progress():  # type: ignore[no-untyped-def]
+    last = [""]
+
+    def show(fraction: float, text: str) -> None:
+        if text != last[0]:
+            print(f"[sweep] {fraction:4.0%} {text}", file=sys.stderr, flush=True)
+            last[0] = text
+
+    return show
+
+
+def _print_sweep(result: SweepResult) -> None:
+    rows = [[str(c) for c in row] for row in level_rows(result)]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(COLUMNS)]
+    print("  ".join(h.rjust(w) for h, w in zip(COLUMNS, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    if len(result.engines) == 2:
+        print("\n" + crossover(*result.engines))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Start both engines, sweep each in turn over the concurrency levels, print the figures."""
+    try:
+        arena = _arena(args)
+        settings = _sweep_settings(args, arena.device.kind)
+        if problems := arena.sweep_problems(settings):
+            raise SpecError("; ".join(problems))
+    except (SpecError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        failed = not _start_both(arena)
+        result = arena.sweep(settings, on_progress=_sweep_progress())
+        for engine in result.engines:
+            if engine.error:
+                print(f"error: engine {engine.slot}: {engine.error}", file=sys.stderr)
+                failed = True
+            for note in engine.notes:
+                print(f"note: engine {engine.slot}: {note}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(as_json(result), indent=2))
+        else:
+            _print_sweep(result)
+        return 1 if failed else 0
+    finally:
+        arena.shutdown()
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """Predict each method's weights, KV tokens, concurrency and decode ceiling on a GPU."""
     from playground.memory_math import ModelShape
@@ -188,6 +258,20 @@ def build_parser() -> argparse.ArgumentParser:
     qual.add_argument("--max-tokens", type=int, default=64)
     qual.add_argument("--json", action="store_true", help="print the full JSON (per-position KL included)")
     qual.set_defaults(func=cmd_quality)
+    sw = sub.add_parser("sweep", help="each engine in turn at rising concurrency: throughput and latency")
+    sw.add_argument("--a", help="engine A: MODEL[,key=value...]")
+    sw.add_argument("--b", help="engine B: MODEL[,key=value...]")
+    sw.add_argument("--levels", help="concurrency levels, e.g. 1,2,4,8 (default: 1..64 on a GPU, 1,2,4 on the CPU)")
+    sw.add_argument(
+        "--requests",
+        type=int,
+        default=0,
+        help="requests per level, never fewer than the level (default 0: 2 x level, at least 8)",
+    )
+    sw.add_argument("--input-tokens", type=int, help="prompt tokens per request (default: 256 GPU, 32 CPU)")
+    sw.add_argument("--output-tokens", type=int, help="output tokens per request (default: 256 GPU, 16 CPU)")
+    sw.add_argument("--json", action="store_true", help="print one JSON object")
+    sw.set_defaults(func=cmd_sweep)
     pl = sub.add_parser("plan", help="what fits where: weights, KV cache and decode ceiling per method")
     pl.add_argument("--model", required=True, help="preset name, local path, or hub id (config.json only)")
     pl.add_argument("--gpu", required=True, help="T4, L4, A10G, A100-40GB, A100-80GB, H100-80GB, H200")

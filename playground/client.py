@@ -68,6 +68,8 @@ def request_body(model: str, prompt: str, params: GenerationParams) -> dict[str,
     }
     if params.seed is not None:
         body["seed"] = params.seed
+    if params.ignore_eos:
+        body["ignore_eos"] = True
     if params.chat:
         body["messages"] = [{"role": "user", "content": prompt}]
     else:

@@ -18,6 +18,7 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int | None = 0
     chat: bool = True
+    ignore_eos: bool = False  # vLLM's extra sampling parameter: always generate max_tokens tokens
 
 
 def check_generation(

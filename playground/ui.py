@@ -21,6 +21,7 @@ from playground.ui_history import history_tab, list_handler
 from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
 from playground.ui_summary import summary_tab
+from playground.ui_sweep import sweep_tab
 
 CSS = """
 .slot-A h3 { color: #2563eb; } .slot-B h3 { color: #ea580c; }
@@ -126,6 +127,9 @@ def build_ui(arena: Arena, settings: AppSettings | None = None) -> gr.Blocks:
             summary_tab(arena)
         with gr.Tab("History") as saved:
             saved_table = history_tab(arena, locked)
+        if not locked:  # a sweep loads the engines for minutes: the operator's tool, not a visitor's
+            with gr.Tab("Throughput"):
+                sweep_tab(arena)
         with gr.Tab("What fits where"):
             planner_tab(arena.device, presets_only=locked)
         saved.select(list_handler(arena, locked), None, saved_table, api_visibility="private")

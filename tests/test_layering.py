@@ -23,6 +23,8 @@ PURE = [
     "settings",
     "store",
     "report",
+    "sweep",
+    "sweep_charts",
 ]
 FORBIDDEN = ["gradio", "vllm", "pynvml", "httpx", "torch"]
 
