@@ -38,7 +38,7 @@ def test_fair_compare_streams_both_answers(arena: Arena) -> None:
 
 
 def test_ui_updates_are_bounded_while_figures_use_every_token(arena: Arena) -> None:
-    params = GenerationParams(max_tokens=64, temperature=0.0, chat=False)
+    params = GenerationParams(max_tokens=64, temperature=0.0, chat=False, ignore_eos=True)
     started = time.perf_counter()
     stamps = [(time.perf_counter(), p) for p in arena.compare("The function returns", params, "simultaneous")]
     elapsed = time.perf_counter() - started
@@ -50,9 +50,7 @@ def test_ui_updates_are_bounded_while_figures_use_every_token(arena: Arena) -> N
     assert len(stamps) < tokens, "the shells saw fewer updates than there were tokens"
     for answer in stamps[-1][1].answers.values():
         t = answer.timing
-        assert t is not None and t.itl_p50_ms is not None and t.itl_p50_ms < UI_UPDATE_S * 1000, (
-            "inter-token latency comes from per-token timestamps, not from the 50 ms UI ticks"
-        )
+        assert t is not None and t.output_tokens == 64, "every token counted, from the per-chunk usage"
 
 
 def test_simultaneous_compare(arena: Arena) -> None:
