@@ -4,7 +4,6 @@ thin shells over `Arena`."""
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -14,15 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from playground import loadgen, monitor
-from playground.anatomy import method_of
 from playground.client import StreamOutcome, fetch_metrics, stream_generation
+from playground.cpu_engine import cpu_engine_env, uses_cpu_fallback
 from playground.defaults import resolve_tiny
 from playground.engines import READY_TIMEOUT_S, Engine, EngineError
 from playground.generation import GenerationParams, check_generation
 from playground.history import ArenaHistory
 from playground.insights import SLOT_NAMES, ArenaInsights
 from playground.metrics import request_timing
-from playground.model_config import load_config
 from playground.phases import explain_exit
 from playground.prometheus import EngineMetrics
 from playground.quality import QualityReport
@@ -31,7 +29,6 @@ from playground.settings import RateLimiter, VisitorLimits
 from playground.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
 from playground.store import HistoryStore
 from playground.sweep import SweepResult, SweepSettings
-from playground.tiny.cpu_fallback import with_cpu_shim
 
 UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
 
@@ -65,20 +62,6 @@ class CompareProgress:
     answers: dict[str, EngineAnswer]
     done: bool = False
     run_id: int | None = None  # the saved run, once both answers are in
-
-
-def cpu_engine_env(slot_index: int, device: DeviceInfo, cores: int | None = None) -> dict[str, str]:
-    """Environment for a CPU engine: its own half of the cores, a 1 GiB KV cache unless set, and on
-    CPUs without AVX-512 the 4-bit fallback kernel (the engine log and card say when it is used)."""
-    cores = cores or os.cpu_count() or 1
-    half = max(cores // 2, 1)
-    lo = 0 if cores < 2 else slot_index * half
-    hi = lo + half - 1
-    env = {"VLLM_CPU_OMP_THREADS_BIND": str(lo) if lo == hi else f"{lo}-{hi}"}
-    env["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
-    if not device.native_4bit_on_cpu:
-        env["PYTHONPATH"] = with_cpu_shim()["PYTHONPATH"]
-    return env
 
 
 class Arena(ArenaInsights, ArenaHistory):
@@ -158,7 +141,7 @@ class Arena(ArenaInsights, ArenaHistory):
                     name=name,
                     log_dir=self.data_dir / "logs",
                     env=env,
-                    fallback_kernel=self._uses_cpu_fallback(engine_spec),
+                    fallback_kernel=uses_cpu_fallback(engine_spec, self.device),
                 )
                 slot.engine.launch()
                 self.sampler.start()
@@ -169,17 +152,6 @@ class Arena(ArenaInsights, ArenaHistory):
                     if "port is already in use" not in str(exc) or attempt:
                         raise
             raise AssertionError("unreachable")
-
-    def _uses_cpu_fallback(self, spec: EngineSpec) -> bool:
-        """True when a CPU without AVX-512 will run this engine's 4-bit weights on the fallback kernel."""
-        if self.device.kind != "cpu" or self.device.native_4bit_on_cpu or spec.attached:
-            return False
-        if spec.quantization in ("awq", "gptq"):
-            return True
-        try:
-            return method_of(load_config(spec.model, download=False)).endswith("4bit")
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
 
     def start_in_background(self, name: str, spec: EngineSpec | None = None) -> Future[EngineStatus]:
         """Queue a start; starts run one at a time in a worker thread (the UI polls `status`)."""
