@@ -33,8 +33,9 @@ def styled(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 15}},
         height=height,
-        margin={"l": 55, "r": 15, "t": 45, "b": 40},
-        legend={"orientation": "h", "y": -0.22, "x": 0},
+        margin={"l": 55, "r": 15, "t": 60, "b": 55},
+        # Legend above the plot, right-aligned: below it, it collided with axis titles and dates.
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
         template="plotly_white",
         hovermode="x unified",
     )

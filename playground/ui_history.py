@@ -22,11 +22,11 @@ def history_tab(arena: Arena, locked: bool) -> gr.Dataframe:
     )
     show = gr.Button("Show saved runs", size="sm")
     table = gr.Dataframe(headers=views.SAVED_RUN_COLUMNS, value=[], interactive=False, wrap=True)
-    with gr.Row(equal_height=True):
-        run_id = gr.Number(None, label="Run (empty: this whole session)", precision=0, minimum=1)
-        fmt = gr.Radio(list(EXPORT_FORMATS), value="html", label="Format")
-        export = gr.Button("Export", variant="primary")
-    download = gr.File(label="Download", interactive=False)
+    with gr.Row(equal_height=False):
+        run_id = gr.Number(0, label="Run number (0: this whole session)", precision=0, minimum=0, scale=2)
+        fmt = gr.Radio(list(EXPORT_FORMATS), value="html", label="Format", scale=2)
+        export = gr.Button("Export", variant="primary", scale=1)
+    download = gr.File(label="Download", interactive=False, height=90)
     message = gr.Markdown(elem_classes=["message"])
     list_runs = list_handler(arena, locked)
     show.click(list_runs, None, table, api_name="history")
@@ -49,7 +49,7 @@ def list_handler(arena: Arena, locked: bool):  # type: ignore[no-untyped-def]
 def _export_handler(arena: Arena, locked: bool):  # type: ignore[no-untyped-def]
     def export(run_id: float | None, fmt: str, request: gr.Request) -> tuple[Any, str]:
         try:
-            number = None if run_id is None else int(run_id)
+            number = int(run_id) if run_id else None  # 0 or empty: the whole session
             path = arena.export(fmt, run_id=number, visitor=_visitor(request, locked))
         except (ValueError, OSError) as exc:
             return None, f"✕ {exc}"
