@@ -15,6 +15,7 @@ from playground.engines import EngineError
 from playground.generation import MODES, GenerationParams
 from playground.records import EngineStatus
 from playground.specs import SpecError, parse_spec
+from playground.store import StoreError
 
 if TYPE_CHECKING:
     from playground.arena import Arena
@@ -73,7 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         arena = _arena(args)
         if problems := arena.request_problems(args.prompt, params, args.mode):
             raise SpecError("; ".join(problems))
-    except SpecError as exc:
+    except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -101,7 +102,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
         if args.text:
             text = Path(args.text).read_text(encoding="utf-8", errors="replace")
         arena = _arena(args)
-    except (SpecError, OSError) as exc:
+    except (SpecError, StoreError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
