@@ -19,6 +19,7 @@ def main() -> None:
     from playground.monitor import device_info
     from playground.settings import SettingsError, load_settings
     from playground.specs import SpecError, parse_spec
+    from playground.store import StoreError
     from playground.ui import LAUNCH_OPTIONS, build_ui
 
     device = device_info()
@@ -28,9 +29,9 @@ def main() -> None:
         for i, text in enumerate((settings.a, settings.b)):
             if text:
                 pair[i] = parse_spec(text, base=neutral_spec(device))
-    except (SettingsError, SpecError) as exc:
+        arena = Arena(pair, data_dir=data_dir(), device=device, limits=settings.limits)
+    except (SettingsError, SpecError, StoreError) as exc:
         sys.exit(f"error: {exc}")
-    arena = Arena(pair, data_dir=data_dir(), device=device, limits=settings.limits)
     demo = build_ui(arena, settings)
     arena.sampler.start()
     if os.environ.get("PLAYGROUND_AUTOSTART", "1") != "0":

@@ -292,7 +292,7 @@ class Arena(ArenaInsights, ArenaHistory):
         while worker.is_alive():
             worker.join(UI_UPDATE_S)
             texts = {n: (answers[n].text if n in answers else (o.text if (o := live[n]) else "")) for n in SLOT_NAMES}
-            yield CompareProgress(texts, dict(answers), done=not worker.is_alive())
+            yield CompareProgress(texts, dict(answers))  # done only below, with the saved run id
         yield CompareProgress(
             {n: a.text for n, a in answers.items()}, dict(answers), done=True, run_id=saved[0] if saved else None
         )

@@ -15,6 +15,7 @@ from playground.engines import EngineError
 from playground.generation import MODES, GenerationParams
 from playground.records import EngineStatus
 from playground.specs import SpecError, parse_spec
+from playground.store import StoreError
 from playground.sweep import (
     COLUMNS,
     SweepResult,
@@ -83,7 +84,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         arena = _arena(args)
         if problems := arena.request_problems(args.prompt, params, args.mode):
             raise SpecError("; ".join(problems))
-    except SpecError as exc:
+    except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -111,7 +112,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
         if args.text:
             text = Path(args.text).read_text(encoding="utf-8", errors="replace")
         arena = _arena(args)
-    except (SpecError, OSError) as exc:
+    except (SpecError, StoreError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -168,7 +169,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         settings = _sweep_settings(args, arena.device.kind)
         if problems := arena.sweep_problems(settings):
             raise SpecError("; ".join(problems))
-    except (SpecError, ValueError) as exc:
+    except (SpecError, StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:

@@ -162,7 +162,11 @@ class Engine:
                     return final
                 if time.monotonic() > deadline:
                     self.stop()
-                    self._failure = f"engine was not ready after {timeout_s:.0f} s; see {self.log_path}"
+                    self._failure = (
+                        f"{self.base_url} did not answer /health within {timeout_s:.0f} s"
+                        if self.spec.attached
+                        else f"engine was not ready after {timeout_s:.0f} s; see {self.log_path}"
+                    )
                     raise EngineError(self._failure)
                 time.sleep(0.5)
 

@@ -38,6 +38,8 @@ def check_generation(
         problems.append("the prompt is empty: type something to send to both engines")
     elif len(prompt) > max_prompt_chars:
         problems.append(f"the prompt has {len(prompt):,} characters; the limit here is {max_prompt_chars:,}")
+    elif bad := _not_text(prompt):
+        problems.append(bad)
     if params.max_tokens < 1:
         problems.append(f"max_tokens must be at least 1 (got {params.max_tokens})")
     elif max_tokens_limit is not None and params.max_tokens > max_tokens_limit:
@@ -54,3 +56,17 @@ def check_generation(
     if mode not in MODES:
         problems.append(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
     return problems
+
+
+def _not_text(prompt: str) -> str:
+    """Why `prompt` cannot be sent as UTF-8 JSON (a lone surrogate, e.g. from bytes that were not
+    UTF-8 on a command line), or "" when it can."""
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(prompt[exc.start])
+        return (
+            f"the prompt is not valid text: character {exc.start + 1} is U+{code:04X}, a lone surrogate "
+            "(bytes that were not UTF-8?); send UTF-8 text"
+        )
+    return ""

@@ -25,6 +25,8 @@ _KERNEL = re.compile(r"Using (\w*Kernel\w*) for ")
 _ENGINE_QUANT = re.compile(r"with config: .*?quantization=(\w+)")
 _GRAPHS = re.compile(r"Graph capturing finished in [0-9.]+ secs?, took ([0-9.]+) GiB")
 FALLBACK_KERNEL_MARK = "[playground cpu_shim]"
+# vLLM's own prefix on a log line: "(Worker pid=7) ERROR 11-27 06:57:27 [file.py:1063] ".
+_LOG_PREFIX = re.compile(r"^\(\w+ pid=\d+\)\s+(?:[A-Z]+\s+[\d-]+\s+[\d:]+\s+\[[^\]]*\]\s+)?")
 _EXCEPTION = re.compile(r"^\s*(?:\w+\.)*(\w*(?:Error|Exception)): (.+)$")
 
 # Known failures, first match wins: (pattern in the log, message for the user).
@@ -67,6 +69,11 @@ KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
         "not enough device memory for the weights and KV cache: lower max_model_len or raise gpu_memory_utilization",
     ),
     (
+        re.compile(r"less than requested memory for kv"),
+        "not enough free host memory for the KV cache the engine was given (VLLM_CPU_KVCACHE_SPACE): "
+        "lower it, or stop what else uses the memory",
+    ),
+    (
         re.compile(r"larger than the maximum number of tokens that can be stored in KV cache"),
         "max_model_len does not fit in the KV cache: lower it or give the engine more memory",
     ),
@@ -96,6 +103,7 @@ def read_log(lines: Iterable[str]) -> LogReport:
     loaded: str | None = None
     graphs: float | None = None
     known: str | None = None
+    cause: re.Pattern[str] | None = None
     last_exception: str | None = None
     order = {name: i for i, (name, _) in enumerate(PHASES)}
     for line in lines:
@@ -116,10 +124,13 @@ def read_log(lines: Iterable[str]) -> LogReport:
         if m := _GRAPHS.search(line):
             graphs = float(m[1])
         if known is None:
-            known = next((msg for pat, msg in KNOWN_FAILURES if pat.search(line)), None)
-            if known:
-                last_exception = line.strip()
-        if m := _EXCEPTION.match(line):
+            found = next(((pat, msg) for pat, msg in KNOWN_FAILURES if pat.search(line)), None)
+            if found:
+                cause, known = found
+                last_exception = _LOG_PREFIX.sub("", line.strip())
+        # After a known failure only its own lines are kept: later tracebacks such as "Engine core
+        # initialization failed. See root cause above." say nothing about the cause.
+        if (m := _EXCEPTION.match(line)) and (cause is None or cause.search(line)):
             last_exception = f"{m[1]}: {m[2]}".strip()
     failure = known
     return LogReport(

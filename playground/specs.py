@@ -189,6 +189,10 @@ def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
         problems.append("model is empty: give a Hugging Face id or a local path")
     elif spec.model.startswith(("/", "./", "../", "~")) and not Path(spec.model).expanduser().exists():
         problems.append(f"model path {spec.model} does not exist")
+    elif spec.model.startswith(("/", "./", "../", "~")) and Path(spec.model).expanduser().is_file():
+        # vLLM loads a single file only as GGUF; any other file fails after a full engine start.
+        if not spec.model.lower().endswith(".gguf"):
+            problems.append(f"model path {spec.model} is a file: give the folder that holds config.json")
     util = spec.gpu_memory_utilization
     if not (math.isfinite(util) and 0.0 < util <= 0.95):
         problems.append(f"gpu_memory_utilization {util} must be above 0 and at most 0.95")

@@ -97,10 +97,13 @@ class HistoryStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        # Autocommit mode: transactions are begun and committed explicitly in _write.
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are begun and committed explicitly in _write.
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the history file {self.path}: {exc}") from exc
         try:
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
@@ -109,9 +112,17 @@ class HistoryStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except (sqlite3.DatabaseError, StoreError):
+        except StoreError:
             self._db.close()
             raise
+        except sqlite3.OperationalError as exc:  # a folder or file it may not write, a full disk
+            self._db.close()
+            raise StoreError(f"cannot write the history file {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"{self.path} is not a history file SQLite can read ({exc}): move it aside to start a new one"
+            ) from exc
 
     # -- plumbing ---------------------------------------------------------------------------------
     @contextmanager

@@ -333,6 +333,8 @@ def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
                 if p.done:
                     errors = [f"**{x.slot}:** {x.error}" for x in (a, b) if x and x.error]
                     note = ("✕ " + " · ".join(errors)) if errors else ""
+                    if p.run_id is None:  # the answers stand; say that the history lacks them
+                        note = " · ".join(filter(None, (note, "⚠ " + (arena.store_error or "the run was not saved"))))
                 yield (
                     p.texts.get("A", ""),
                     p.texts.get("B", ""),

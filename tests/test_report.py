@@ -67,7 +67,14 @@ def test_json_holds_every_run_answer_figure_and_sample(stored: Stored) -> None:
     doc = json.loads(runs_json(stored.runs, stored.samples, sessions=stored.sessions))
     assert [r["number"] for r in doc["runs"]] == [1, 2, 3]  # oldest first
     first = doc["runs"][0]
-    assert first["params"] == {"max_tokens": 17, "temperature": 0.7, "top_p": 0.9, "seed": None, "chat": False, "ignore_eos": False}
+    assert first["params"] == {
+        "max_tokens": 17,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "seed": None,
+        "chat": False,
+        "ignore_eos": False,
+    }
     a, b = first["answers"]
     assert a["slot"] == "A" and a["text"] == "answer 1 ‹ünïcode› <b>"
     assert a["ttft_ms"] == 13.5 and a["decode_tok_s"] == 0.1 + 0.2 and a["e2e_ms"] == 251.0

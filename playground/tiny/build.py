@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 from playground.tiny.quantize import export_awq, export_gptq
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "assets" / "tiny" / "bf16"
@@ -87,6 +89,13 @@ def replace_dir(staged: Path, out: Path) -> None:
         staged.rename(out)
 
 
+def write_failure(exc: BaseException) -> str:
+    """The first reason in a failed copy or write, in one line."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        return str(exc.args[0][0][-1])  # copytree collects (src, dst, why) for every file
+    return str(exc)
+
+
 def build_tiny(out: Path, source: Path | None = None, force: bool = False) -> dict[str, Path]:
     """Write out/bf16, out/awq and out/gptq (skipped when already built) and return their paths."""
     out = Path(out).resolve()
@@ -109,6 +118,8 @@ def build_tiny(out: Path, source: Path | None = None, force: bool = False) -> di
             (staged / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
             make_readable(staged)
             replace_dir(staged, out)
+        except (OSError, SafetensorError) as exc:  # a full disk, a size limit: nothing half-built is kept
+            raise OSError(f"could not build the tiny model in {out}: {write_failure(exc)}") from exc
         finally:
             if staged.exists():
                 shutil.rmtree(staged, ignore_errors=True)
