@@ -77,6 +77,8 @@ def default_pair(device: DeviceInfo, *, online: bool | None = None) -> tuple[Eng
     """The two engines to show first: env PLAYGROUND_A/PLAYGROUND_B, else by device and network."""
     use_gpu_pair = device.kind == "cuda" and (hub_reachable() if online is None else online)
     base = GPU_PAIR if use_gpu_pair else tiny_pair(device)
+    if use_gpu_pair and (device.compute_capability or 80) < 80:  # T4, V100: no bfloat16
+        base = (replace(GPU_PAIR[0], dtype="float16", label="fp16"), GPU_PAIR[1])
     out = []
     for name, spec in zip(("A", "B"), base, strict=True):
         text = os.environ.get(f"PLAYGROUND_{name}", "").strip()

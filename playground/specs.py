@@ -209,6 +209,10 @@ def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
     problems += _method_problems(spec.quantization, device)
     if device.kind == "cpu" and spec.kv_cache_dtype != "auto":
         problems.append(f"kv_cache_dtype {spec.kv_cache_dtype} needs a GPU; use auto on the CPU")
+    cc = device.compute_capability
+    if device.kind == "cuda" and spec.dtype in ("bfloat16", "bf16") and cc and cc < 80:
+        # vLLM refuses bfloat16 below compute capability 8.0 (Ampere) after a long start; say it first.
+        problems.append(f"{device.name} (compute capability {cc // 10}.{cc % 10}) has no bfloat16; use dtype=float16")
     return problems
 
 

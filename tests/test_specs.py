@@ -83,3 +83,16 @@ def test_missing_local_model_path() -> None:
 def test_extra_args_cannot_take_over_the_server() -> None:
     (msg,) = check_spec(EngineSpec(model="m", extra_args=("--host", "0.0.0.0", "--port=80")), CPU)
     assert "--host, --port" in msg
+
+
+def test_bfloat16_needs_ampere_and_the_default_pair_adapts() -> None:
+    from playground.defaults import default_pair
+
+    t4 = DeviceInfo("cuda", "Tesla T4", 16_000_000_000, compute_capability=75)
+    h100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 80_000_000_000, compute_capability=90)
+    spec = EngineSpec(model="m", dtype="bfloat16")
+    assert check_spec(spec, t4) == ["Tesla T4 (compute capability 7.5) has no bfloat16; use dtype=float16"]
+    assert check_spec(spec, h100) == []
+    a, b = default_pair(t4, online=True)
+    assert a.dtype == "float16" and check_pair(a, b, t4) == []
+    assert default_pair(h100, online=True)[0].dtype == "bfloat16"
