@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import gradio as gr
+import psutil
 import pytest
+from gradio_client import Client
 
 from playground.arena import Arena
 from playground.defaults import tiny_pair
 from playground.monitor import device_info
+from playground.ui import build_ui
 
 DEVICE = device_info()
 # bf16 against AWQ 4-bit where this CPU's vLLM build has the 4-bit kernel (AVX-512), else against
@@ -34,3 +38,26 @@ def arena(data_dir: Path) -> Iterator[Arena]:
         pytest.fail(f"engines did not start: {problems}")
     yield core
     core.shutdown()
+
+
+@pytest.fixture(scope="session")
+def client(arena: Arena) -> Iterator[Client]:
+    """The app (open mode) over the session's engines, served for real, and a client of it."""
+    demo: gr.Blocks = build_ui(arena)
+    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def alive(pids: list[int]) -> list[int]:
+    """The pids that still run (zombies count as gone)."""
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out

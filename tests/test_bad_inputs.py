@@ -24,7 +24,6 @@ from typing import Any
 
 import gradio as gr
 import httpx
-import psutil
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
@@ -37,7 +36,7 @@ from playground.settings import AppSettings
 from playground.specs import EngineSpec, SpecError, check_spec
 from playground.tiny.build import MARKER, is_complete, source_hash
 from playground.ui import build_ui
-from tests.conftest import DEVICE, SPEC_A, SPEC_B
+from tests.conftest import DEVICE, SPEC_A, SPEC_B, alive
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKED = AppSettings(locked=True, max_prompt_chars=200, max_tokens=32, requests_per_minute=3)
@@ -95,17 +94,6 @@ def run(cmd: list[str | bytes], *, env: dict[str, str] | None = None, **kw: Any)
 
 def cli(*args: str | bytes, data: Path, **kw: Any) -> subprocess.CompletedProcess[str]:
     return run([sys.executable, "-m", "playground", *args], env={"PLAYGROUND_DATA": str(data)}, **kw)
-
-
-def alive(pids: list[int]) -> list[int]:
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
 
 
 def failed_start(spec: EngineSpec, data: Path, timeout_s: float = 600) -> tuple[str, float, list[int]]:

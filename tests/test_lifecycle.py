@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from playground.arena import Arena
 from playground.store import HistoryStore
+from tests.conftest import alive
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,17 +30,6 @@ arena.start("A")
 print(json.dumps(arena.slot("A").engine.pids()), flush=True)
 sys.stdin.read()  # wait to be killed
 """
-
-
-def alive(pids: list[int]) -> list[int]:
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
 
 
 def test_sigkilled_app_leaves_no_engine_behind(data_dir: Path) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import gradio as gr
 import pytest
 from gradio_client import Client
 
@@ -17,7 +15,6 @@ from playground.generation import GenerationParams
 from playground.loadgen import SweepBusy
 from playground.specs import SpecError
 from playground.sweep import SweepResult, SweepSettings
-from playground.ui import build_ui
 from tests.conftest import DEVICE, SPEC_A, SPEC_B
 
 pytestmark = pytest.mark.engine
@@ -100,16 +97,6 @@ def test_engines_not_started_are_reported_per_engine(tmp_path: Path) -> None:
     result = idle.sweep(SMALL, slots=("B",))
     (b,) = result.engines
     assert b.levels == () and b.error == "engine B is not ready (not started)"
-
-
-@pytest.fixture(scope="module")
-def client(arena: Arena) -> Iterator[Client]:
-    demo: gr.Blocks = build_ui(arena)
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
 
 
 def test_sweep_through_the_ui(client: Client) -> None:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import gradio as gr
 import pytest
 from gradio_client import Client
 
 from playground.arena import Arena
-from playground.ui import build_ui
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="module")
-def client(arena: Arena) -> Iterator[Client]:
-    demo: gr.Blocks = build_ui(arena)
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
 
 
 def test_compare_through_the_ui(client: Client) -> None:
