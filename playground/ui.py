@@ -29,6 +29,7 @@ CSS = """
 .pane-B textarea { border-left: 4px solid #ea580c !important; }
 .message { min-height: 0; }
 footer { display: none !important; }
+.export-file { max-height: 150px; overflow: hidden; }
 """
 LAUNCH_OPTIONS: dict[str, Any] = {"theme": gr.themes.Soft(primary_hue="blue"), "css": CSS}
 EXAMPLES = [

@@ -26,7 +26,7 @@ def history_tab(arena: Arena, locked: bool) -> gr.Dataframe:
         run_id = gr.Number(0, label="Run number (0: this whole session)", precision=0, minimum=0, scale=2)
         fmt = gr.Radio(list(EXPORT_FORMATS), value="html", label="Format", scale=2)
         export = gr.Button("Export", variant="primary", scale=1)
-    download = gr.File(label="Download", interactive=False, visible=False)  # shown once there is a file
+    download = gr.File(label="Download", interactive=False, elem_classes=["export-file"])
     message = gr.Markdown(elem_classes=["message"])
     list_runs = list_handler(arena, locked)
     show.click(list_runs, None, table, api_name="history")
@@ -52,8 +52,7 @@ def _export_handler(arena: Arena, locked: bool):  # type: ignore[no-untyped-def]
             number = int(run_id) if run_id else None  # 0 or empty: the whole session
             path = arena.export(fmt, run_id=number, visitor=_visitor(request, locked))
         except (ValueError, OSError) as exc:
-            return gr.File(value=None, visible=False), f"✕ {exc}"
-        size = f"{path.stat().st_size / 1e3:,.0f} kB"
-        return gr.File(value=str(path), visible=True), f"Saved {path.name} ({size})"
+            return None, f"✕ {exc}"
+        return str(path), f"Saved {path.name} ({path.stat().st_size / 1e3:,.0f} kB)"
 
     return export

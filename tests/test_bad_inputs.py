@@ -297,7 +297,7 @@ def test_endpoint_that_never_answers(tmp_path: Path) -> None:
     ("run_id", "fmt", "message"),
     [
         (1, "xml", "Value: 'xml' (type: <class 'str'>) is not in the list of choices"),
-        (-1, "json", "Value -1 is less than minimum value 1."),
+        (-1, "json", "Value -1 is less than minimum value 0."),
         (424242, "json", "✕ no saved run #424242"),
     ],
 )
