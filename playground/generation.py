@@ -38,7 +38,7 @@ def check_generation(
         problems.append("the prompt is empty: type something to send to both engines")
     elif len(prompt) > max_prompt_chars:
         problems.append(f"the prompt has {len(prompt):,} characters; the limit here is {max_prompt_chars:,}")
-    elif bad := _not_text(prompt):
+    elif bad := not_text(prompt):
         problems.append(bad)
     if params.max_tokens < 1:
         problems.append(f"max_tokens must be at least 1 (got {params.max_tokens})")
@@ -58,7 +58,7 @@ def check_generation(
     return problems
 
 
-def _not_text(prompt: str) -> str:
+def not_text(prompt: str, what: str = "the prompt") -> str:
     """Why `prompt` cannot be sent as UTF-8 JSON (a lone surrogate, e.g. from bytes that were not
     UTF-8 on a command line), or "" when it can."""
     try:
@@ -66,7 +66,7 @@ def _not_text(prompt: str) -> str:
     except UnicodeEncodeError as exc:
         code = ord(prompt[exc.start])
         return (
-            f"the prompt is not valid text: character {exc.start + 1} is U+{code:04X}, a lone surrogate "
+            f"{what} is not valid text: character {exc.start + 1} is U+{code:04X}, a lone surrogate "
             "(bytes that were not UTF-8?); send UTF-8 text"
         )
     return ""

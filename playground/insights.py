@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from playground.anatomy import MemoryPart, WeightsCheck, breakdown, check_weights
 from playground.engines import EngineError
-from playground.generation import GenerationParams, check_generation
+from playground.generation import GenerationParams, check_generation, not_text
 from playground.metrics import median
 from playground.model_config import load_config
 from playground.planner import gpu_named
@@ -68,6 +68,8 @@ class ArenaInsights:
             problems.append(
                 f"the perplexity text has {len(text):,} characters; the limit here is {limits.max_prompt_chars:,}"
             )
+        if text and (bad := not_text(text, "the perplexity text")):
+            problems.append(bad)
         if problems:
             raise SpecError("; ".join(problems))
         self.admit(visitor)

@@ -69,3 +69,12 @@ def test_visitor_limits_in_prompt_checks() -> None:
         "max_tokens 300 is over this instance's limit of 256",
     ]
     assert check_generation("hello", GenerationParams(max_tokens=256), max_tokens_limit=256) == []
+
+
+def test_text_that_cannot_travel_as_utf8_is_named() -> None:
+    from playground.generation import not_text
+
+    assert not_text("plain ü text") == ""
+    assert not_text("ab\udcff", "the perplexity text").startswith(
+        "the perplexity text is not valid text: character 3 is U+DCFF, a lone surrogate"
+    )
