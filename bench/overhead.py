@@ -107,7 +107,7 @@ def main(rounds: int = 20, max_tokens: int = 64, spec_text: str = "") -> dict[st
         gpu = gpu_named(device.name, device.total_bytes) if device.kind == "cuda" else None
         ceiling = gpu.bandwidth_gb_s * 1e9 / (gib * 2**30) if gpu and gib else None
         return {
-            "vllm_log_weights_gib": gib,
+            "weights_gib": gib,
             "weights_source": source,
             "gpu_bandwidth_gb_s": gpu.bandwidth_gb_s if gpu else None,
             "batch1_ceiling_tok_s": ceiling,

@@ -62,16 +62,25 @@ def device_info() -> DeviceInfo:
     return DeviceInfo("cpu", f"{name} ({cores} cores)", int(psutil.virtual_memory().total), cpu_flags=flags)
 
 
-def _tree(pids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            found.add(pid)
-            found.update(c.pid for c in proc.children(recursive=True))
-        except psutil.Error:
-            continue
-    return found
+def _trees(engine_pids: Mapping[str, Sequence[int]]) -> dict[str, set[int]]:
+    """Each engine's pids plus all their descendants, from one pass over the process table
+    (psutil's children(recursive=True) rescans the whole table for every pid it is asked about)."""
+    children: dict[int, list[int]] = {}
+    alive: set[int] = set()
+    for proc in psutil.process_iter(["ppid"]):
+        alive.add(proc.pid)
+        children.setdefault(proc.info["ppid"] or 0, []).append(proc.pid)
+    trees: dict[str, set[int]] = {}
+    for label, pids in engine_pids.items():
+        found: set[int] = set()
+        todo = [p for p in pids if p in alive]
+        while todo:
+            pid = todo.pop()
+            if pid not in found:
+                found.add(pid)
+                todo.extend(children.get(pid, ()))
+        trees[label] = found
+    return trees
 
 
 def sample_memory(engine_pids: Mapping[str, Sequence[int]]) -> MemorySample:
@@ -89,17 +98,16 @@ def sample_memory(engine_pids: Mapping[str, Sequence[int]]) -> MemorySample:
                 if proc.usedGpuMemory is not None:  # None where the driver hides it
                     per_pid[proc.pid] = per_pid.get(proc.pid, 0.0) + float(proc.usedGpuMemory)
         engines: dict[str, float | None] = {}
-        for label, pids in engine_pids.items():
-            tree = _tree(pids)
+        for label, tree in _trees(engine_pids).items():
             seen = [per_pid[p] for p in tree if p in per_pid]
             # None, not 0, when NVML lists none of the tree (e.g. a container's PID namespace).
             engines[label] = sum(seen) if seen else (None if tree else 0.0)
         return MemorySample(now, engines, used, total, "NVML (GPU memory)")
     vm = psutil.virtual_memory()
     engines = {}
-    for label, pids in engine_pids.items():
+    for label, tree in _trees(engine_pids).items():
         rss = 0.0
-        for pid in _tree(pids):
+        for pid in tree:
             try:
                 rss += psutil.Process(pid).memory_info().rss
             except psutil.Error:
