@@ -17,7 +17,7 @@ from playground.defaults import ASSETS
 from playground.generation import MODES, GenerationParams
 from playground.settings import AppSettings
 from playground.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
-from playground.ui_history import history_tab, list_handler
+from playground.ui_history import history_tab, list_handler, visitor_key
 from playground.ui_planner import planner_tab
 from playground.ui_quality import quality_tab
 from playground.ui_summary import summary_tab
@@ -300,11 +300,6 @@ def _refresh_handler(arena: Arena, max_age_s: float = 0.5):  # type: ignore[no-u
         )
 
     return refresh
-
-
-def visitor_key(request: gr.Request | None) -> str | None:
-    """One key per browser session (each API client gets its own session too)."""
-    return getattr(request, "session_hash", None) or None
 
 
 def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]

@@ -34,9 +34,14 @@ def history_tab(arena: Arena, locked: bool) -> gr.Dataframe:
     return table
 
 
+def visitor_key(request: gr.Request | None) -> str | None:
+    """One key per browser session (each API client gets its own session too)."""
+    return getattr(request, "session_hash", None) or None
+
+
 def _visitor(request: gr.Request | None, locked: bool) -> str | None:
     # Locked instances scope everything to the asking browser session; open ones show all runs.
-    return (getattr(request, "session_hash", None) or "-") if locked else None
+    return (visitor_key(request) or "-") if locked else None
 
 
 def list_handler(arena: Arena, locked: bool):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from playground.client import GenerationError
 from playground.defaults import ASSETS
 from playground.engines import EngineError
 from playground.specs import SpecError
+from playground.ui_history import visitor_key
 
 COLORS = {"first difference": "#ef4444", "after": "#fecaca"}
 
@@ -39,7 +40,7 @@ def quality_tab(arena: Arena) -> None:
 def _measure_handler(arena: Arena):  # type: ignore[no-untyped-def]
     def measure(prompt: str, max_tokens: float, text: str, request: gr.Request) -> tuple[Any, ...]:
         try:
-            visitor = getattr(request, "session_hash", None)
+            visitor = visitor_key(request)
             report = arena.quality(prompt or "", max_tokens=int(max_tokens or 0), text=text or None, visitor=visitor)
         except (SpecError, EngineError, GenerationError, ValueError) as exc:
             return f"✕ {exc}", [], [], charts.kl_figure([], [], None)

@@ -611,13 +611,16 @@ def test_launched_engine_that_never_becomes_ready(tmp_path: Path) -> None:
     assert alive(seen) == []
 
 
+MODEL_NOT_FOUND = (
+    "engine stopped (exit code 1): the model could not be found: check the Hugging Face id or local path "
+    "(and network access for hub models) — "
+)
+
+
 @pytest.mark.engine
 def test_unknown_hub_model_without_network(tmp_path: Path) -> None:
     message, seconds, seen = failed_start(replace(SPEC_A, model="nobody-here/no-such-model-xyz"), tmp_path)
-    assert message.startswith(
-        "engine stopped (exit code 1): the model could not be found: check the Hugging Face id or local path "
-        "(and network access for hub models) — "
-    )
+    assert message.startswith(MODEL_NOT_FOUND)
     assert "couldn't connect to 'https://huggingface.co'" in message or "Repository Not Found" in message
     print(f"unknown hub model: failed after {seconds:.0f} s")
     assert alive(seen) == []
@@ -626,10 +629,7 @@ def test_unknown_hub_model_without_network(tmp_path: Path) -> None:
 @pytest.mark.engine
 def test_folder_without_a_model(tmp_path: Path) -> None:
     message, _, _ = failed_start(replace(SPEC_A, model="/etc"), tmp_path)
-    assert message.startswith(
-        "engine stopped (exit code 1): the model could not be found: check the Hugging Face id or local path "
-        "(and network access for hub models) — "
-    )
+    assert message.startswith(MODEL_NOT_FOUND)
     assert "Invalid repository ID or local directory specified: '/etc'" in message
 
 
