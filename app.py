@@ -14,13 +14,13 @@ import sys
 
 def main() -> None:
     """Build the arena, start both engines one after the other in the background, serve the UI."""
-    from playground.arena import Arena
-    from playground.defaults import data_dir, default_pair, neutral_spec
-    from playground.monitor import device_info
-    from playground.settings import SettingsError, load_settings
-    from playground.specs import SpecError, parse_spec
-    from playground.store import StoreError
-    from playground.ui import LAUNCH_OPTIONS, build_ui
+    from playground.arena.core import Arena
+    from playground.arena.defaults import data_dir, default_pair, neutral_spec
+    from playground.arena.settings import SettingsError, load_settings
+    from playground.engines.monitor import device_info
+    from playground.measure.specs import SpecError, parse_spec
+    from playground.store.sqlite import StoreError
+    from playground.ui.app import LAUNCH_OPTIONS, build_ui
 
     device = device_info()
     try:

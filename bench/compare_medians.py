@@ -9,11 +9,11 @@ import json
 import sys
 import time
 
-from playground.arena import Arena
-from playground.defaults import data_dir, default_pair
-from playground.generation import GenerationParams
-from playground.metrics import median
-from playground.monitor import device_info
+from playground.arena.core import Arena
+from playground.arena.defaults import data_dir, default_pair
+from playground.engines.monitor import device_info
+from playground.measure.generation import GenerationParams
+from playground.measure.metrics import median
 
 PROMPTS = ["The default value is", "This module provides", "Return the", "The function returns"]
 

@@ -1,7 +1,7 @@
 """Does the playground distort what it measures? A benchmark, not a test.
 
 Against one running vLLM server, the same prompt at concurrency 1, alternating A B A B:
-  A = the playground's streaming path (playground.client.stream_generation)
+  A = the playground's streaming path (playground.engines.client.stream_generation)
   B = a plain OpenAI client (the `openai` package) timing chunk arrivals the same way
 and then the memory sampler on against off. Prints medians and ratios as JSON.
 
@@ -19,14 +19,14 @@ from pathlib import Path
 
 from openai import OpenAI
 
-from playground.arena import Arena
-from playground.client import stream_generation
-from playground.defaults import TINY_BF16, data_dir, neutral_spec
-from playground.generation import GenerationParams
-from playground.metrics import TokenChunk, median, request_timing
-from playground.monitor import device_info
-from playground.planner import gpu_named
-from playground.specs import parse_spec
+from playground.arena.core import Arena
+from playground.arena.defaults import TINY_BF16, data_dir, neutral_spec
+from playground.engines.client import stream_generation
+from playground.engines.monitor import device_info
+from playground.measure.generation import GenerationParams
+from playground.measure.metrics import TokenChunk, median, request_timing
+from playground.measure.planner import gpu_named
+from playground.measure.specs import parse_spec
 
 PROMPT = "The default value is"
 

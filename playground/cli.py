@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from playground.client import GenerationError
-from playground.defaults import data_dir, default_pair, neutral_spec
-from playground.engines import EngineError
-from playground.generation import MODES, GenerationParams
-from playground.records import EngineStatus
-from playground.specs import SpecError, parse_spec
-from playground.store import StoreError
-from playground.sweep import (
+from playground.arena.defaults import data_dir, default_pair, neutral_spec
+from playground.engines.client import GenerationError
+from playground.engines.server import EngineError
+from playground.measure.generation import MODES, GenerationParams
+from playground.measure.records import EngineStatus
+from playground.measure.specs import SpecError, parse_spec
+from playground.measure.sweep import (
     COLUMNS,
     SweepResult,
     SweepSettings,
@@ -26,9 +25,10 @@ from playground.sweep import (
     level_rows,
     parse_levels,
 )
+from playground.store.sqlite import StoreError
 
 if TYPE_CHECKING:
-    from playground.arena import Arena
+    from playground.arena.core import Arena
 
 
 def _progress(name: str):  # type: ignore[no-untyped-def]
@@ -45,8 +45,8 @@ def _progress(name: str):  # type: ignore[no-untyped-def]
 
 def _arena(args: argparse.Namespace) -> Arena:
     """The arena for --a/--b (defaults: the default pair); raises SpecError for a bad spec."""
-    from playground.arena import Arena
-    from playground.monitor import device_info
+    from playground.arena.core import Arena
+    from playground.engines.monitor import device_info
 
     device = device_info()
     a, b = default_pair(device)
@@ -192,9 +192,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Predict each method's weights, KV tokens, concurrency and decode ceiling on a GPU."""
-    from playground.memory_math import ModelShape
-    from playground.model_config import load_config
-    from playground.planner import GPUS, PRESETS, plan
+    from playground.engines.model_config import load_config
+    from playground.measure.memory_math import ModelShape
+    from playground.measure.planner import GPUS, PRESETS, plan
 
     if args.gpu not in GPUS:
         print(f"error: unknown GPU {args.gpu!r}; choose one of: {', '.join(GPUS)}", file=sys.stderr)

@@ -10,10 +10,10 @@ import psutil
 import pytest
 from gradio_client import Client
 
-from playground.arena import Arena
-from playground.defaults import tiny_pair
-from playground.monitor import device_info
-from playground.ui import build_ui
+from playground.arena.core import Arena
+from playground.arena.defaults import tiny_pair
+from playground.engines.monitor import device_info
+from playground.ui.app import build_ui
 
 DEVICE = device_info()
 # bf16 against AWQ 4-bit where this CPU's vLLM build has the 4-bit kernel (AVX-512), else against

@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from playground.tiny.build import build_tiny
 
-from playground.tiny.cpu_fallback import SHIM_DIR, cpu_has_avx512, with_cpu_shim
-
-__all__ = ["SHIM_DIR", "build_tiny", "cpu_has_avx512", "with_cpu_shim"]
+__all__ = ["build_tiny"]
 
 
 def __getattr__(name: str) -> Any:

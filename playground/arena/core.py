@@ -1,0 +1,371 @@
+"""The core: two engine slots, the memory monitor and the request history. The UI and the CLI are
+thin shells over `Arena`."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from playground.arena import loadgen
+from playground.arena.defaults import resolve_tiny
+from playground.arena.history import ArenaHistory
+from playground.arena.insights import ArenaInsights
+from playground.arena.settings import RateLimiter, VisitorLimits
+from playground.arena.slot import SLOT_NAMES, Slot
+from playground.engines import monitor
+from playground.engines.client import StreamOutcome, fetch_metrics, stream_generation
+from playground.engines.cpu import cpu_engine_env, uses_cpu_fallback
+from playground.engines.server import READY_TIMEOUT_S, Engine, EngineError
+from playground.measure.generation import GenerationParams, check_generation
+from playground.measure.metrics import request_timing
+from playground.measure.phases import explain_exit
+from playground.measure.prometheus import EngineMetrics
+from playground.measure.quality import QualityReport
+from playground.measure.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
+from playground.measure.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
+from playground.measure.sweep import SweepResult, SweepSettings
+from playground.store.sqlite import HistoryStore
+
+UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
+
+
+class RateLimited(SpecError):
+    """A visitor sent more requests than the instance allows per minute; the message says when to retry."""
+
+
+@dataclass(frozen=True)
+class CompareProgress:
+    """A snapshot while a compare runs: text so far per slot, final answers as they complete."""
+
+    texts: dict[str, str]
+    answers: dict[str, EngineAnswer]
+    done: bool = False
+    run_id: int | None = None  # the saved run, once both answers are in
+
+
+class Arena(ArenaInsights, ArenaHistory):
+    """Owns both engines, samples their memory and keeps every request's figures."""
+
+    def __init__(
+        self,
+        specs: Sequence[EngineSpec],
+        *,
+        data_dir: Path,
+        device: DeviceInfo | None = None,
+        sample_interval_s: float = 1.0,
+        max_samples: int = 3600,
+        limits: VisitorLimits | None = None,
+    ):
+        self.device = device or monitor.device_info()
+        self.data_dir = data_dir
+        self.slots = {n: Slot(n, spec) for n, spec in zip(SLOT_NAMES, specs, strict=True)}
+        self.samples: deque[MemorySample] = deque(maxlen=max_samples)
+        self.kv_usage: deque[tuple[float, dict[str, float | None]]] = deque(maxlen=max_samples)
+        self.history: list[RequestRecord] = []
+        self.quality_runs: list[QualityReport] = []
+        self._compares = 0
+        self._lock = threading.Lock()
+        self._start_lock = threading.Lock()  # engines start one after the other, never at once
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-start")
+        self.sampler = monitor.Sampler(self.sample_once, sample_interval_s)
+        self.limits = limits or VisitorLimits()
+        # vLLM's CPU build serves /metrics from the API process in 0.2-0.4 s of a shared core:
+        # read it every 5 s there (every sample on a GPU), so measuring costs the engine little.
+        self.metrics_interval_s = 5.0 if self.device.kind == "cpu" else 0.0
+        # Every compare and memory sample goes to SQLite as it happens (data/history.sqlite).
+        self.store = HistoryStore(data_dir / "history.sqlite")
+        specs_text = {n: s.spec.display_name for n, s in self.slots.items()}
+        self.session_id = self.store.open_session(f"{self.device.kind}: {self.device.name}", specs_text)
+        self.store_error = ""
+        self._visitors = RateLimiter(self.limits.requests_per_minute)
+
+    # -- engines -----------------------------------------------------------------------------
+    def slot(self, name: str) -> Slot:
+        """The slot called `name` ("A" or "B")."""
+        if name not in self.slots:
+            raise SpecError(f"no slot {name!r}; the slots are A and B")
+        return self.slots[name]
+
+    def problems(self, name: str, spec: EngineSpec) -> list[str]:
+        """What stops `spec` from running in slot `name` next to the other slot's engine."""
+        other = next(s for n, s in self.slots.items() if n != name)
+        if other.engine is not None and self.status(other.name).state in ("starting", "ready"):
+            pair = (spec, other.spec) if name == "A" else (other.spec, spec)
+            return check_pair(*pair, self.device)
+        return [f"{name}: {p}" for p in check_spec(spec, self.device)]
+
+    def start(
+        self,
+        name: str,
+        spec: EngineSpec | None = None,
+        *,
+        timeout_s: float | None = None,
+        on_progress: Callable[[EngineStatus], None] | None = None,
+    ) -> EngineStatus:
+        """Start (or restart) one slot and wait until it is ready; raises SpecError or EngineError."""
+        slot = self.slot(name)
+        spec = spec or slot.spec
+        slot.start_error = ""
+        try:
+            if problems := self.problems(name, spec):
+                raise SpecError("; ".join(problems))
+            engine_spec = resolve_tiny(spec, self.data_dir)
+        except (SpecError, ValueError, OSError) as exc:
+            slot.start_error = str(exc)
+            raise SpecError(str(exc)) from exc
+        self.stop(name)
+        with self._start_lock:
+            slot.spec = spec
+            env = cpu_engine_env(SLOT_NAMES.index(name), self.device) if self.device.kind == "cpu" else {}
+            for attempt in range(2):
+                slot.engine = Engine(
+                    engine_spec,
+                    name=name,
+                    log_dir=self.data_dir / "logs",
+                    env=env,
+                    fallback_kernel=uses_cpu_fallback(engine_spec, self.device),
+                )
+                slot.engine.launch()
+                self.sampler.start()
+                try:
+                    limit = READY_TIMEOUT_S if timeout_s is None else timeout_s
+                    return slot.engine.wait_ready(timeout_s=limit, on_progress=on_progress)
+                except EngineError as exc:
+                    if "port is already in use" not in str(exc) or attempt:
+                        raise
+            raise AssertionError("unreachable")
+
+    def start_in_background(self, name: str, spec: EngineSpec | None = None) -> Future[EngineStatus]:
+        """Queue a start; starts run one at a time in a worker thread (the UI polls `status`)."""
+        slot = self.slot(name)
+        spec = spec or slot.spec
+        if problems := self.problems(name, spec):
+            raise SpecError("; ".join(problems))
+        slot.spec = spec
+        return self._starter.submit(self.start, name, spec)
+
+    def start_all(self) -> dict[str, EngineStatus | str]:
+        """Start A then B; a failure in one is reported and the other still starts."""
+        out: dict[str, EngineStatus | str] = {}
+        for name in SLOT_NAMES:
+            try:
+                out[name] = self.start(name)
+            except (SpecError, EngineError) as exc:
+                out[name] = str(exc)
+        return out
+
+    def stop(self, name: str) -> None:
+        """Stop one slot's engine and free its memory; the other slot is untouched."""
+        slot = self.slot(name)
+        if slot.engine is not None:
+            slot.engine.stop()
+        slot.metrics = EngineMetrics()
+        slot.metrics_at = float("-inf")  # a restarted engine's figures are read at the next sample
+
+    def status(self, name: str) -> EngineStatus:
+        """The slot's engine status, `stopped` when none was started."""
+        slot = self.slot(name)
+        if slot.engine is not None:
+            return slot.engine.status()
+        if slot.start_error:
+            return EngineStatus("failed", "not started", 0.0, message=slot.start_error)
+        return EngineStatus("stopped", "not started", 0.0)
+
+    def shutdown(self) -> None:
+        """Stop sampling and every engine; safe to call twice."""
+        self.sampler.stop()
+        self._starter.shutdown(wait=False, cancel_futures=True)
+        for name in SLOT_NAMES:
+            self.stop(name)
+        self.store.close()
+
+    # -- monitoring --------------------------------------------------------------------------
+    def sample_once(self) -> None:
+        """Take one memory sample for both engines and read each ready engine's /metrics."""
+        pids = {n: s.engine.pids() for n, s in self.slots.items() if s.engine and not s.spec.attached}
+        sample = monitor.sample_memory(pids)
+        self.samples.append(sample)
+        self.save_sample(sample)
+        usage: dict[str, float | None] = {}
+        now = time.monotonic()
+        for slot in self.slots.values():
+            due = now - slot.metrics_at >= self.metrics_interval_s
+            if slot.engine and due and self.status(slot.name).state == "ready":
+                slot.metrics_at = now
+                try:
+                    slot.metrics = fetch_metrics(slot.engine.base_url)
+                    slot.metrics_error = ""
+                    usage[slot.name] = slot.metrics.kv_cache_usage
+                except Exception as exc:  # shown beside the slot's status
+                    slot.metrics_error = f"/metrics: {type(exc).__name__}: {exc}"
+        if usage:
+            self.kv_usage.append((time.time(), usage))
+
+    def memory_mb(self, name: str) -> float | None:
+        """The slot's latest sampled memory in MB (10^6 bytes)."""
+        for sample in reversed(self.samples):
+            if name in sample.engines:
+                value = sample.engines[name]
+                return None if value is None else value / 1e6
+        return None
+
+    # -- comparing ---------------------------------------------------------------------------
+    def request_problems(self, prompt: str, params: GenerationParams, mode: str = "fair") -> list[str]:
+        """What is wrong with a prompt and its settings: both slots' context lengths, visitor limits."""
+        lens = [s.spec.max_model_len for s in self.slots.values() if s.spec.max_model_len]
+        return check_generation(
+            prompt,
+            params,
+            max_model_len=min(lens, default=None),
+            mode=mode,
+            max_prompt_chars=self.limits.max_prompt_chars,
+            max_tokens_limit=self.limits.max_tokens,
+        )
+
+    def admit(self, visitor: str | None) -> None:
+        """Count one request against the visitor's per-minute limit; raises RateLimited when over it."""
+        if visitor is None:
+            return
+        if wait := self._visitors.admit(visitor):
+            per = self.limits.requests_per_minute
+            raise RateLimited(
+                f"this instance allows {per} requests per minute per visitor; try again in {math.ceil(wait)} s"
+            )
+
+    def compare(
+        self, prompt: str, params: GenerationParams, mode: str = "fair", *, visitor: str | None = None
+    ) -> Iterator[CompareProgress]:
+        """Send one prompt to both engines; yield progress at most every 50 ms, the last one done.
+
+        "fair" runs A then B so neither slows the other on a shared device; "simultaneous" runs
+        both at once. Raises SpecError for a bad prompt or settings before anything is sent, and
+        RateLimited when `visitor` (a browser session) is over the per-minute limit.
+        """
+        if problems := self.request_problems(prompt, params, mode):
+            raise SpecError("; ".join(problems))
+        self.admit(visitor)
+        with self._lock:
+            self._compares += 1
+            number = self._compares
+        live: dict[str, StreamOutcome | None] = dict.fromkeys(SLOT_NAMES)
+        answers: dict[str, EngineAnswer] = {}
+        saved: list[int] = []
+        started_at = time.time()
+
+        def run(name: str) -> None:
+            answers[name] = self._answer(name, prompt, params, mode, number, live)
+
+        def run_both() -> None:
+            if mode == "fair":
+                for name in SLOT_NAMES:
+                    run(name)
+                return
+            threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in SLOT_NAMES]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        def run_all() -> None:
+            run_both()
+            # Saved here, in the worker, so a run is on disk even if nobody reads the last update.
+            both = [answers[n] for n in SLOT_NAMES if n in answers]
+            if stored := self.save_run(number, prompt, mode, params, both, started_at, visitor):
+                saved.append(stored.id)
+
+        worker = threading.Thread(target=run_all, name=f"compare-{number}", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(UI_UPDATE_S)
+            texts = {n: (answers[n].text if n in answers else (o.text if (o := live[n]) else "")) for n in SLOT_NAMES}
+            yield CompareProgress(texts, dict(answers))  # done only below, with the saved run id
+        yield CompareProgress(
+            {n: a.text for n, a in answers.items()}, dict(answers), done=True, run_id=saved[0] if saved else None
+        )
+
+    def compare_once(self, prompt: str, params: GenerationParams, mode: str = "fair") -> list[EngineAnswer]:
+        """Run a compare to the end and return both answers (the CLI's path)."""
+        progress = list(self.compare(prompt, params, mode))
+        return [progress[-1].answers[n] for n in SLOT_NAMES]
+
+    def _answer(
+        self,
+        name: str,
+        prompt: str,
+        params: GenerationParams,
+        mode: str,
+        number: int,
+        live: dict[str, StreamOutcome | None],
+    ) -> EngineAnswer:
+        slot = self.slot(name)
+        spec, engine = slot.spec, slot.engine
+        blank = EngineAnswer(name, slot.label, spec.model, spec.quantization, text="", timing=None)
+        status = self.status(name)
+        if engine is None or status.state != "ready":
+            why = status.message or status.phase
+            return replace(blank, error=f"engine {name} is not ready ({why})")
+
+        def on_chunk(outcome: StreamOutcome) -> None:
+            live[name] = outcome
+
+        outcome = stream_generation(engine.base_url, engine.api_key, engine.model_id, prompt, params, on_chunk=on_chunk)
+        error = outcome.error
+        if error and engine.returncode() is not None:
+            error = f"{error}; {explain_exit(engine.log_report(), engine.returncode())}"
+        elif error and (reason := engine.log_report().failure):
+            error = f"{error} — the engine's log says: {reason}"
+        timing = request_timing(
+            outcome.sent_at,
+            outcome.chunks,
+            outcome.finished_at,
+            prompt_tokens=outcome.prompt_tokens,
+            output_tokens=outcome.output_tokens,
+        )
+        answer = replace(
+            blank,
+            text=outcome.text,
+            timing=timing,
+            error=error,
+            memory_mb=self.memory_mb(name),
+            engine_notes=engine.status().notes,
+            finish_reason=outcome.finish_reason,
+        )
+        with self._lock:
+            self.history.append(RequestRecord(number, time.time(), name, slot.label, mode, prompt, timing, error))
+        return answer
+
+    def labels(self) -> dict[str, str]:
+        """Each slot's display label, A first."""
+        return {n: self.slots[n].label for n in SLOT_NAMES}
+
+    def with_spec(self, name: str, **changes: object) -> EngineSpec:
+        """The slot's spec with some settings changed (for the shells' forms)."""
+        return replace(self.slot(name).spec, **changes)  # type: ignore[arg-type]
+
+    # -- concurrency sweep -------------------------------------------------------------------
+    def sweep(
+        self,
+        settings: SweepSettings,
+        *,
+        slots: Sequence[str] = SLOT_NAMES,
+        on_progress: Callable[[float, str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SweepResult:
+        """Each slot's engine in turn at every concurrency level (playground/arena/loadgen.py); raises
+        SpecError for bad settings and loadgen.SweepBusy while another sweep runs on this arena."""
+        if problems := self.sweep_problems(settings, slots):
+            raise SpecError("; ".join(problems))
+        targets = [loadgen.target(self.slot(n), self.status(n)) for n in slots]
+        with loadgen.one_at_a_time(self):
+            return loadgen.run_sweep(targets, settings, on_progress=on_progress, cancel=cancel)
+
+    def sweep_problems(self, settings: SweepSettings, slots: Sequence[str] = SLOT_NAMES) -> list[str]:
+        """What is wrong with sweep settings for these slots' context lengths (checked before any start)."""
+        lens = [self.slot(n).spec.max_model_len for n in slots]
+        return settings.problems(min((n for n in lens if n), default=None))

@@ -1,0 +1,144 @@
+"""What the arena explains beyond one answer: the quality comparison, where each engine's memory
+goes, decode speed against the GPU's ceiling, and the session summary. A mixin of `Arena`, kept
+apart so the core's engine and compare logic stay short."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from pathlib import Path
+
+from playground.arena.settings import VisitorLimits
+from playground.arena.slot import SLOT_NAMES, Slot
+from playground.engines.model_config import load_config
+from playground.engines.scoring import Endpoint, measure_quality
+from playground.engines.server import EngineError
+from playground.measure.anatomy import MemoryPart, WeightsCheck, breakdown, check_weights
+from playground.measure.generation import GenerationParams, check_generation, not_text
+from playground.measure.metrics import median
+from playground.measure.planner import gpu_named
+from playground.measure.quality import QualityReport
+from playground.measure.records import EngineStatus, MemorySample, RequestRecord
+from playground.measure.specs import DeviceInfo, SpecError
+from playground.measure.summary import EngineSummary, decode_speeds, summarize
+
+
+class ArenaInsights:
+    """Quality, memory anatomy and summary accessors over the arena's engines and history."""
+
+    # Provided by Arena.
+    device: DeviceInfo
+    slots: dict[str, Slot]
+    samples: deque[MemorySample]
+    history: list[RequestRecord]
+    quality_runs: list[QualityReport]
+    _lock: threading.Lock
+    limits: VisitorLimits
+
+    def slot(self, name: str) -> Slot:  # pragma: no cover - Arena defines it
+        raise NotImplementedError
+
+    def status(self, name: str) -> EngineStatus:  # pragma: no cover - Arena defines it
+        raise NotImplementedError
+
+    def labels(self) -> dict[str, str]:  # pragma: no cover - Arena defines it
+        raise NotImplementedError
+
+    def admit(self, visitor: str | None) -> None:  # pragma: no cover - Arena defines it
+        raise NotImplementedError
+
+    def quality(
+        self, prompt: str, *, max_tokens: int = 64, text: str | None = None, visitor: str | None = None
+    ) -> QualityReport:
+        """Greedy answers of both engines with top-k logprobs: where B departs from A, KL, perplexity."""
+        limits = self.limits
+        problems = check_generation(
+            prompt,
+            GenerationParams(max_tokens=max_tokens),
+            max_model_len=None,
+            max_prompt_chars=limits.max_prompt_chars,
+            max_tokens_limit=limits.max_tokens,
+        )
+        if text and len(text) > limits.max_prompt_chars:
+            problems.append(
+                f"the perplexity text has {len(text):,} characters; the limit here is {limits.max_prompt_chars:,}"
+            )
+        if text and (bad := not_text(text, "the perplexity text")):
+            problems.append(bad)
+        if problems:
+            raise SpecError("; ".join(problems))
+        self.admit(visitor)
+        endpoints = []
+        for name in SLOT_NAMES:
+            engine, status = self.slot(name).engine, self.status(name)
+            if engine is None or status.state != "ready":
+                raise EngineError(f"engine {name} is not ready ({status.message or status.phase})")
+            endpoints.append(Endpoint(engine.base_url, engine.api_key, engine.model_id))
+        context = min((s.spec.max_model_len or 2048 for s in self.slots.values()), default=2048)
+        window = max(16, min(1024, context - 8))
+        report = measure_quality(
+            endpoints[0], endpoints[1], prompt, max_tokens=max_tokens, text=text, window=window, stride=window // 2
+        )
+        with self._lock:
+            self.quality_runs.append(report)
+        return report
+
+    def weights(self, name: str) -> tuple[float | None, str]:
+        """The slot's weight memory in GiB and where the figure comes from: vLLM's own log line, or
+        the checkpoint's safetensors files on disk (the CPU build logs no weight size)."""
+        engine = self.slot(name).engine
+        if engine is None:
+            return None, ""
+        status = engine.status()
+        if status.weights_gib is not None:
+            return status.weights_gib, "vLLM log"
+        folder = Path(engine.spec.model)
+        files = list(folder.glob("*.safetensors")) if folder.is_dir() else []
+        if files:
+            return sum(f.stat().st_size for f in files) / 2**30, "checkpoint files"
+        return None, ""
+
+    def anatomy(self, name: str) -> tuple[list[MemoryPart], WeightsCheck | None]:
+        """The slot's memory split into sourced parts, and its config's predicted weights vs measured."""
+        slot = self.slot(name)
+        engine = slot.engine
+        if engine is None or self.status(name).state != "ready":
+            return [], None
+        gib, source = self.weights(name)
+        weights = None if gib is None else gib * 2**30
+        graphs = engine.log_report().graphs_gib
+        sample = self.samples[-1] if self.samples else None
+        total = sample.engines.get(name) if sample else None
+        parts = breakdown(
+            total,
+            weights,
+            slot.metrics.kv_cache_bytes,
+            None if graphs is None else graphs * 2**30,
+            total_source=sample.source if sample else "",
+            weights_source=source,
+        )
+        check = None
+        try:
+            check = check_weights(load_config(engine.spec.model, download=False), weights)
+        except (OSError, ValueError, KeyError, TypeError):
+            check = None  # no config on disk, or not a Llama-style one: no prediction rather than a wrong one
+        return parts, check
+
+    def decode_share(self, name: str) -> tuple[float, float] | None:
+        """(median decode tok/s, batch-1 ceiling tok/s) on a known GPU: bandwidth / measured weights."""
+        gib, _ = self.weights(name)
+        gpu = gpu_named(self.device.name, self.device.total_bytes) if self.device.kind == "cuda" else None
+        speeds = decode_speeds(self.history, name)
+        if gpu is None or not gib or not speeds:
+            return None
+        return median(speeds) or 0.0, gpu.bandwidth_gb_s * 1e9 / (gib * 2**30)
+
+    def summary(self) -> list[EngineSummary]:
+        """The session's memory vs speed vs quality rows, one per engine."""
+        return summarize(
+            self.labels(),
+            {n: self.weights(n) for n in SLOT_NAMES},
+            {n: s.metrics.kv_cache_tokens for n, s in self.slots.items()},
+            list(self.history),
+            list(self.quality_runs),
+        )

@@ -1,0 +1,173 @@
+"""What fits where: for a model and a GPU, each method's weights, KV-cache tokens left, concurrent
+requests and the batch-1 decode ceiling (pure arithmetic; every figure is a prediction)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from playground.measure.memory_math import METHODS, ModelShape, weight_bytes
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """Memory and peak memory bandwidth from the vendor's data sheet."""
+
+    name: str
+    memory_gb: float  # 10^9 bytes
+    bandwidth_gb_s: float
+
+
+GPUS: dict[str, Gpu] = {
+    g.name: g
+    for g in (
+        Gpu("T4", 16, 320),
+        Gpu("L4", 24, 300),
+        Gpu("A10G", 24, 600),
+        Gpu("A100-40GB", 40, 1555),
+        Gpu("A100-80GB", 80, 2039),
+        Gpu("H100-80GB", 80, 3350),
+        Gpu("H200", 141, 4800),
+    )
+}
+
+_LLAMA = {"tie_word_embeddings": False}
+PRESETS: dict[str, dict[str, Any]] = {
+    "meta-llama/Llama-2-7b-hf": {
+        **_LLAMA,
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "vocab_size": 32000,
+    },
+    "meta-llama/Llama-2-13b-hf": {
+        **_LLAMA,
+        "hidden_size": 5120,
+        "intermediate_size": 13824,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 40,
+        "vocab_size": 32000,
+    },
+    "meta-llama/Llama-2-70b-hf": {
+        **_LLAMA,
+        "hidden_size": 8192,
+        "intermediate_size": 28672,
+        "num_hidden_layers": 80,
+        "num_attention_heads": 64,
+        "num_key_value_heads": 8,
+        "vocab_size": 32000,
+    },
+    "meta-llama/Llama-3.1-8B": {
+        **_LLAMA,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+    },
+    "meta-llama/Llama-3.1-70B": {
+        **_LLAMA,
+        "hidden_size": 8192,
+        "intermediate_size": 28672,
+        "num_hidden_layers": 80,
+        "num_attention_heads": 64,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+    },
+    "Qwen/Qwen2.5-0.5B": {
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "vocab_size": 151936,
+        "tie_word_embeddings": True,
+    },
+    "Qwen/Qwen2.5-7B": {
+        **_LLAMA,
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "vocab_size": 152064,
+    },
+    "Qwen/Qwen2.5-72B": {
+        **_LLAMA,
+        "hidden_size": 8192,
+        "intermediate_size": 29568,
+        "num_hidden_layers": 80,
+        "num_attention_heads": 64,
+        "num_key_value_heads": 8,
+        "vocab_size": 152064,
+    },
+    "mistralai/Mistral-7B-v0.1": {
+        **_LLAMA,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 32000,
+    },
+}
+# What vLLM itself holds besides weights and KV cache (activations at the profiled batch, CUDA
+# graphs, the CUDA context): an estimate to replace with the measured figure where one exists.
+RUNTIME_OVERHEAD_GB = 2.0
+
+
+@dataclass(frozen=True)
+class MethodPlan:
+    """One method's prediction on one GPU."""
+
+    method: str
+    bits: int
+    weights_gb: float
+    fits: bool
+    kv_tokens: int
+    max_concurrency: float
+    decode_ceiling_tok_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+def plan(
+    shape: ModelShape,
+    gpu: Gpu,
+    *,
+    context_len: int = 4096,
+    utilization: float = 0.9,
+    kv_dtype_bytes: float = 2,
+    overhead_gb: float = RUNTIME_OVERHEAD_GB,
+) -> list[MethodPlan]:
+    """Each method's fit on `gpu`: what vLLM's budget (utilization x memory) leaves for the KV cache."""
+    budget = gpu.memory_gb * 1e9 * utilization
+    per_token = shape.kv_bytes_per_token(kv_dtype_bytes)
+    out = []
+    for method in METHODS.values():
+        weights = weight_bytes(shape, method)
+        kv_bytes = budget - weights - overhead_gb * 1e9
+        kv_tokens = int(kv_bytes // per_token) if kv_bytes > 0 else 0
+        fits = kv_tokens >= context_len
+        # Batch 1 reads every weight once per token; the KV read is left out (small at short contexts).
+        ceiling = gpu.bandwidth_gb_s * 1e9 / weights
+        out.append(
+            MethodPlan(method.name, method.bits, weights / 1e9, fits, kv_tokens, kv_tokens / context_len, ceiling)
+        )
+    return out
+
+
+def gpu_named(device_name: str, total_bytes: float) -> Gpu | None:
+    """The data-sheet entry for an NVML device name (e.g. "NVIDIA H100 80GB HBM3"), if known."""
+    name = device_name.upper()
+    for key, gpu in GPUS.items():
+        model = key.split("-")[0]
+        if model in name and (model != "A100" or abs(gpu.memory_gb - total_bytes / 1e9) < 15):
+            return gpu
+    return None

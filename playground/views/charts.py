@@ -1,0 +1,190 @@
+"""Plotly figures: memory over time, request latency, KL per token, KV use, memory anatomy and the
+session summary (pure: data in, figure out)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from playground.measure.anatomy import MemoryPart
+from playground.measure.records import MemorySample, RequestRecord
+from playground.measure.summary import EngineSummary
+
+ENGINE_COLORS = ("#2563eb", "#ea580c")  # A blue, B orange: the same in every chart and pane
+DEVICE_COLOR = "#6b7280"
+PART_COLORS = {"weights": "#2563eb", "KV cache": "#16a34a", "CUDA graphs": "#9333ea", "runtime and rest": "#9ca3af"}
+GIB = 2**30
+
+
+def _gib(value: float | None) -> float | None:
+    return None if value is None else value / GIB
+
+
+def empty(fig: go.Figure, note: str) -> go.Figure:
+    """A placeholder that says what will appear, instead of bare axes."""
+    fig.add_annotation(
+        text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": DEVICE_COLOR}
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def styled(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 15}},
+        height=height,
+        margin={"l": 55, "r": 15, "t": 60, "b": 55},
+        # Legend above the plot, right-aligned: below it, it collided with axis titles and dates.
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
+        template="plotly_white",
+        hovermode="x unified",
+    )
+    return fig
+
+
+def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) -> go.Figure:
+    """Memory per engine (process tree) and for the whole device, in GiB over wall-clock time."""
+    fig = go.Figure()
+    source = samples[-1].source if samples else "no samples yet"
+    times = [datetime.fromtimestamp(s.t) for s in samples]
+    for i, (slot, label) in enumerate(labels.items()):
+        values = [_gib(s.engines.get(slot)) for s in samples]
+        fig.add_trace(
+            go.Scatter(x=times, y=values, name=label, mode="lines", line={"color": ENGINE_COLORS[i % 2], "width": 2.5})
+        )
+    if samples:
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=[s.device_used / GIB for s in samples],
+                name="device total used",
+                mode="lines",
+                line={"color": DEVICE_COLOR, "dash": "dot"},
+            )
+        )
+    fig.update_yaxes(title_text="GiB", rangemode="tozero")
+    if not samples:
+        empty(fig, "Memory appears here once an engine starts")
+    return styled(fig, f"Memory · {source}")
+
+
+def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) -> go.Figure:
+    """Time to first token and decode speed of every request, per engine."""
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Time to first token (ms)", "Decode (tokens/s)"), horizontal_spacing=0.12
+    )
+    for i, (slot, label) in enumerate(labels.items()):
+        mine = [r for r in records if r.slot == slot and not r.error]
+        xs = [r.request_no for r in mine]
+        color = ENGINE_COLORS[i % 2]
+        for col, values in enumerate(([r.timing.ttft_ms for r in mine], [r.timing.decode_tok_s for r in mine]), 1):
+            trace = go.Scatter(
+                x=xs,
+                y=values,
+                name=label,
+                mode="lines+markers",
+                line={"color": color},
+                legendgroup=label,
+                showlegend=col == 1,
+            )
+            fig.add_trace(trace, row=1, col=col)
+    fig.update_xaxes(title_text="request #", dtick=1)
+    fig.update_yaxes(rangemode="tozero")
+    if not any(not r.error for r in records):
+        empty(fig, "Send a prompt: each request adds a point per engine")
+    return styled(fig, "Latency per request")
+
+
+def kl_figure(kl_forced: Sequence[float], kl_free: Sequence[float], first_divergence: int | None) -> go.Figure:
+    """KL(A‖B) per output position, teacher-forced and free-running, with the first divergence marked."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            y=list(kl_forced),
+            name="teacher-forced (B on A's tokens)",
+            mode="lines+markers",
+            line={"color": ENGINE_COLORS[1]},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            y=list(kl_free),
+            name="free-running (until the answers part)",
+            mode="lines",
+            line={"color": ENGINE_COLORS[0], "dash": "dot"},
+        )
+    )
+    if first_divergence is not None:
+        fig.add_vline(
+            x=first_divergence,
+            line={"color": "#dc2626", "dash": "dash"},
+            annotation_text="first difference",
+            annotation_position="top right",
+        )
+    fig.update_xaxes(title_text="output token position")
+    fig.update_yaxes(title_text="KL (nats, lower bound)", rangemode="tozero")
+    if not kl_forced and not kl_free:
+        empty(fig, "Measure a prompt to see where B departs from A")
+    return styled(fig, "KL divergence of B from A per token")
+
+
+def kv_usage_figure(series: Sequence[tuple[float, Mapping[str, float | None]]], labels: Mapping[str, str]) -> go.Figure:
+    """Share of each engine's KV cache in use over time (vLLM's kv_cache_usage_perc)."""
+    fig = go.Figure()
+    times = [datetime.fromtimestamp(t) for t, _ in series]
+    for i, (slot, label) in enumerate(labels.items()):
+        values = [None if u.get(slot) is None else 100 * u[slot] for _, u in series]  # type: ignore[operator]
+        fig.add_trace(
+            go.Scatter(x=times, y=values, name=label, mode="lines", line={"color": ENGINE_COLORS[i % 2], "width": 2})
+        )
+    fig.update_yaxes(title_text="% in use", rangemode="tozero")
+    if not series:
+        empty(fig, "KV-cache use appears once an engine is ready")
+    return styled(fig, "KV cache in use (vLLM /metrics)", height=260)
+
+
+def anatomy_figure(parts_by_engine: Mapping[str, Sequence[MemoryPart]]) -> go.Figure:
+    """One stacked horizontal bar per engine, in GiB, parts in a fixed order and color."""
+    fig = go.Figure()
+    labels = list(parts_by_engine)
+    for part in PART_COLORS:
+        values = []
+        for label in labels:
+            found = next((p for p in parts_by_engine[label] if p.name == part), None)
+            values.append(None if found is None else found.bytes / 2**30)
+        if any(v is not None for v in values):
+            fig.add_trace(
+                go.Bar(
+                    y=labels,
+                    x=values,
+                    name=part,
+                    orientation="h",
+                    marker_color=PART_COLORS[part],
+                    hovertemplate="%{x:.2f} GiB",
+                )
+            )
+    fig.update_layout(barmode="relative")
+    fig.update_xaxes(title_text="GiB")
+    if not parts_by_engine:
+        empty(fig, "Each ready engine gets a bar: weights, KV cache, graphs, the rest")
+    return styled(fig, "Where each engine's memory goes", height=260)
+
+
+def summary_figure(rows: Sequence[EngineSummary]) -> go.Figure:
+    """Three bars per engine: weights, decode speed, perplexity (each on its own axis)."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("Weights (GiB)", "Decode (tok/s, median)", "Perplexity"))
+    for i, r in enumerate(rows):
+        color = ENGINE_COLORS[i % 2]
+        for col, value in enumerate((r.weights_gib, r.decode_tok_s, r.perplexity), start=1):
+            fig.add_trace(
+                go.Bar(
+                    x=[r.slot], y=[value], name=r.label, marker_color=color, legendgroup=r.label, showlegend=col == 1
+                ),
+                row=1,
+                col=col,
+            )
+    return styled(fig, "Memory vs speed vs quality (this session)")

@@ -1,0 +1,1 @@
+"""Bad inputs and faults, by subject (docs/bad-inputs.md)."""
