@@ -16,13 +16,16 @@ from playground.arena import loadgen
 from playground.arena.defaults import resolve_tiny
 from playground.arena.history import ArenaHistory
 from playground.arena.insights import ArenaInsights
+from playground.arena.ladder import ArenaLadder
 from playground.arena.settings import RateLimiter, VisitorLimits
 from playground.arena.slot import SLOT_NAMES, Slot
+from playground.arena.variants import ArenaVariants
 from playground.engines import monitor
 from playground.engines.client import StreamOutcome, fetch_metrics, stream_generation
 from playground.engines.cpu import cpu_engine_env, uses_cpu_fallback
 from playground.engines.server import READY_TIMEOUT_S, Engine, EngineError
 from playground.measure.generation import GenerationParams, check_generation
+from playground.measure.ladder import LadderRow
 from playground.measure.metrics import request_timing
 from playground.measure.phases import explain_exit
 from playground.measure.prometheus import EngineMetrics
@@ -49,7 +52,7 @@ class CompareProgress:
     run_id: int | None = None  # the saved run, once both answers are in
 
 
-class Arena(ArenaInsights, ArenaHistory):
+class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
     """Owns both engines, samples their memory and keeps every request's figures."""
 
     def __init__(
@@ -65,6 +68,11 @@ class Arena(ArenaInsights, ArenaHistory):
         self.device = device or monitor.device_info()
         self.data_dir = data_dir
         self.slots = {n: Slot(n, spec) for n, spec in zip(SLOT_NAMES, specs, strict=True)}
+        self._init_variants()
+        self._panes = threading.Lock()  # held by a compare, a swap and a ladder step: never two at once
+        self._ladder_lock = threading.Lock()
+        self.ladder_rows: list[LadderRow] = []
+        self.ladder_baseline = ""
         self.samples: deque[MemorySample] = deque(maxlen=max_samples)
         self.kv_usage: deque[tuple[float, dict[str, float | None]]] = deque(maxlen=max_samples)
         self.history: list[RequestRecord] = []
@@ -115,13 +123,14 @@ class Arena(ArenaInsights, ArenaHistory):
         try:
             if problems := self.problems(name, spec):
                 raise SpecError("; ".join(problems))
-            engine_spec = resolve_tiny(spec, self.data_dir)
+            engine_spec = self.launch_spec(resolve_tiny(spec, self.data_dir))
         except (SpecError, ValueError, OSError) as exc:
             slot.start_error = str(exc)
             raise SpecError(str(exc)) from exc
         self.stop(name)
         with self._start_lock:
             slot.spec = spec
+            self.variants[spec.display_name] = spec  # a spec started from the form joins the variants
             env = cpu_engine_env(SLOT_NAMES.index(name), self.device) if self.device.kind == "cpu" else {}
             for attempt in range(2):
                 slot.engine = Engine(
@@ -183,6 +192,8 @@ class Arena(ArenaInsights, ArenaHistory):
         self._starter.shutdown(wait=False, cancel_futures=True)
         for name in SLOT_NAMES:
             self.stop(name)
+        for engine in self.asleep.values():
+            engine.stop()
         self.store.close()
 
     # -- monitoring --------------------------------------------------------------------------
@@ -273,7 +284,8 @@ class Arena(ArenaInsights, ArenaHistory):
                 t.join()
 
         def run_all() -> None:
-            run_both()
+            with self._panes:  # a swap waits for this compare; this compare waits for a swap
+                run_both()
             # Saved here, in the worker, so a run is on disk even if nobody reads the last update.
             both = [answers[n] for n in SLOT_NAMES if n in answers]
             if stored := self.save_run(number, prompt, mode, params, both, started_at, visitor):

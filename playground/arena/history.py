@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from playground.measure.generation import GenerationParams
+from playground.measure.ladder import LadderRow
 from playground.measure.records import CompareRun, EngineAnswer, MemorySample
 from playground.store import report
 from playground.store.sqlite import HistoryStore
@@ -23,6 +24,8 @@ class ArenaHistory:
     store: HistoryStore
     session_id: str
     store_error: str
+    ladder_rows: list[LadderRow]
+    ladder_baseline: str
 
     def save_run(
         self,
@@ -88,7 +91,10 @@ class ArenaHistory:
         elif fmt == "csv":
             text = report.runs_csv(runs)
         else:
-            text = report.runs_html(runs, samples, title, sessions=sessions)
+            ladder = self.ladder_rows if run_id is None else []  # the session's ladder goes with the session
+            text = report.runs_html(
+                runs, samples, title, sessions=sessions, ladder_rows=ladder, baseline=self.ladder_baseline
+            )
         folder = self.data_dir / "exports"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"playground-{name}.{fmt}"

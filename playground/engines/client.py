@@ -179,3 +179,45 @@ def post_json(base_url: str, api_key: str, path: str, body: dict[str, Any], time
 def tokenize(base_url: str, api_key: str, model: str, text: str) -> list[int]:
     """The engine's own token ids for `text` (its /tokenize endpoint, special tokens included)."""
     return [int(t) for t in post_json(base_url, api_key, "/tokenize", {"model": model, "prompt": text})["tokens"]]
+
+
+def sleep_engine(base_url: str, api_key: str, level: int = 1, timeout_s: float = 120.0) -> None:
+    """vLLM sleep mode: level 1 moves the weights to host RAM and drops the KV cache (needs the
+    server started with --enable-sleep-mode and VLLM_SERVER_DEV_MODE=1)."""
+    _dev_post(base_url, api_key, f"/sleep?level={level}", timeout_s)
+
+
+def wake_engine(base_url: str, api_key: str, timeout_s: float = 120.0) -> None:
+    """Bring a sleeping engine's weights and KV cache back onto the GPU."""
+    _dev_post(base_url, api_key, "/wake_up", timeout_s)
+
+
+def is_sleeping(base_url: str, api_key: str, timeout_s: float = 10.0) -> bool:
+    """The engine's own answer to GET /is_sleeping."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = http().get(base_url + "/is_sleeping", headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise GenerationError(f"the engine is not reachable (it may have stopped): {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise GenerationError(_sleep_refusal(response))
+    return bool(response.json().get("is_sleeping"))
+
+
+def _dev_post(base_url: str, api_key: str, path: str, timeout_s: float) -> None:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = http().post(base_url + path, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise GenerationError(f"the engine is not reachable (it may have stopped): {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise GenerationError(_sleep_refusal(response))
+
+
+def _sleep_refusal(response: httpx.Response) -> str:
+    if response.status_code == 404:
+        return (
+            "the engine has no sleep endpoints (HTTP 404): it must be started with --enable-sleep-mode "
+            "and VLLM_SERVER_DEV_MODE=1"
+        )
+    return _error_message(response)

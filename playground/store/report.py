@@ -11,6 +11,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from playground.measure import ladder
 from playground.measure.records import CompareRun, EngineAnswer, MemorySample, RequestRecord, SessionInfo
 from playground.views import charts
 
@@ -239,17 +240,24 @@ def runs_html(
     title: str,
     *,
     sessions: Sequence[SessionInfo] = (),
+    ladder_rows: Sequence[ladder.LadderRow] = (),
+    baseline: str = "",
 ) -> str:
-    """One HTML file that opens offline: header, memory and latency charts, then every run in full."""
+    """One HTML file that opens offline: header, memory and latency charts, the session's ladder (if
+    one ran), then every run in full."""
     ordered = in_order(runs)
     labels = engine_labels(ordered, sessions)
-    figures = (charts.memory_figure(samples, labels), charts.latency_figure(request_records(ordered), labels))
+    figures = [charts.memory_figure(samples, labels), charts.latency_figure(request_records(ordered), labels)]
+    if ladder_rows:
+        figures.append(charts.ladder_figure(ladder_rows, ladder.best_tradeoffs(ladder_rows)))
     # plotly.js is inlined once, with the first chart; the second one uses it.
     plots = "".join(
         f"<div>{fig.to_html(full_html=False, include_plotlyjs=i == 0, config={'displaylogo': False})}</div>"
         for i, fig in enumerate(figures)
     )
     body = "".join(_run_html(r) for r in ordered) or '<p class="empty">No runs in this export.</p>'
+    if ladder_rows:
+        body = _ladder_html(ladder_rows, baseline) + body
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -257,3 +265,14 @@ def runs_html(
         f'{_header(title, ordered, sessions)}<section class="charts">{plots}</section>'
         f"<section>{body}</section></body></html>\n"
     )
+
+
+def _ladder_html(rows: Sequence[ladder.LadderRow], baseline: str) -> str:
+    """The ladder table as the tab shows it."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in ladder.COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in ladder.table_rows(rows, baseline)
+    )
+    title = f"<h2>Quantization ladder (baseline: {escape(baseline)})</h2>"
+    return f'<article class="ladder">{title}<table><tr>{head}</tr>{body}</table></article>'

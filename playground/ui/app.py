@@ -17,6 +17,7 @@ from playground.measure.anatomy import WeightsCheck
 from playground.measure.generation import MODES, GenerationParams
 from playground.measure.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
 from playground.ui.history import history_tab, list_handler, visitor_key
+from playground.ui.ladder import ladder_tab
 from playground.ui.planner import planner_tab
 from playground.ui.quality import quality_tab
 from playground.ui.summary import summary_tab
@@ -131,6 +132,8 @@ def build_ui(arena: Arena, settings: AppSettings | None = None) -> gr.Blocks:
         if not locked:  # a sweep loads the engines for minutes: the operator's tool, not a visitor's
             with gr.Tab("Throughput"):
                 sweep_tab(arena)
+            with gr.Tab("Ladder"):  # swaps restart or wake engines: the operator's tool too
+                ladder_tab(arena)
         with gr.Tab("What fits where"):
             planner_tab(arena.device, presets_only=locked)
         saved.select(list_handler(arena, locked), None, saved_table, api_visibility="private")
@@ -236,6 +239,11 @@ def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
     if slot.engine is not None and arena.status(name).state == "ready":
         report = slot.engine.log_report()
         extra = cards.loaded_lines(report.kernel, report.loaded_quantization, check or arena.anatomy(name)[1])
+        if swap := arena.swaps.get(name):
+            how = "woke from sleep" if swap.woke else swap.method
+            extra.append(
+                f"swapped in {swap.seconds:.1f} s ({how}) at {time.strftime('%H:%M:%S', time.localtime(swap.at))}"
+            )
         if share := arena.decode_share(name):
             speed, ceiling = share
             extra.append(

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from playground.measure.anatomy import MemoryPart
+from playground.measure.ladder import LadderRow
 from playground.measure.records import MemorySample, RequestRecord
 from playground.measure.summary import EngineSummary
 
@@ -188,3 +189,42 @@ def summary_figure(rows: Sequence[EngineSummary]) -> go.Figure:
                 col=col,
             )
     return styled(fig, "Memory vs speed vs quality (this session)")
+
+
+def ladder_figure(rows: Sequence[LadderRow], best: Sequence[str]) -> go.Figure:
+    """Weights against quality loss, one point per variant: down and left is better; the variants no
+    other beats on both (`best`) are drawn filled and joined by a line."""
+    fig = go.Figure()
+    scored = [r for r in rows if r.weights_gb is not None and r.kl_mean is not None]
+    front = sorted((r for r in scored if r.label in best), key=lambda r: r.weights_gb or 0.0)
+    if len(front) > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=[r.weights_gb for r in front],
+                y=[r.kl_mean for r in front],
+                mode="lines",
+                line={"color": DEVICE_COLOR, "dash": "dot"},
+                name="best trade-offs",
+                hoverinfo="skip",
+            )
+        )
+    for r in scored:
+        on_front = r.label in best
+        fig.add_trace(
+            go.Scatter(
+                x=[r.weights_gb],
+                y=[r.kl_mean],
+                mode="markers+text",
+                text=[r.label],
+                textposition="top center",
+                marker={"size": 14, "symbol": "circle" if on_front else "circle-open", "color": ENGINE_COLORS[0]},
+                name=r.label,
+                showlegend=False,
+                hovertemplate=f"{r.label}<br>%{{x:.3f}} GB<br>KL %{{y:.4f}} nats/token<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title_text="weights (GB, as loaded)")
+    fig.update_yaxes(title_text="KL vs baseline (nats/token)", rangemode="tozero")
+    if not scored:
+        empty(fig, "Run the ladder: each variant becomes a point, memory against quality loss")
+    return styled(fig, "Memory against quality loss (down and left is better)", height=360)

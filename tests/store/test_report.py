@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playground.store.report import CSV_COLUMNS, engine_labels, request_records, runs_csv, runs_html, runs_json
 
+from playground.measure.ladder import LadderRow
 from playground.measure.records import CompareRun, MemorySample, SessionInfo
+from playground.store.report import CSV_COLUMNS, engine_labels, request_records, runs_csv, runs_html, runs_json
 from playground.store.sqlite import HistoryStore
 from tests.store.test_store import T0, make_run_args, sample
 
@@ -155,3 +156,16 @@ def test_chart_inputs_come_from_the_runs(stored: Stored, tmp_path: Path) -> None
     records = request_records(stored.store.runs())
     assert [r.request_no for r in records] == [1, 2, 3, 4]
     assert engine_labels([], stored.sessions) == {"A": "A: tiny bf16", "B": "B: tiny awq"}
+
+
+def test_html_carries_the_sessions_ladder(stored: Stored) -> None:
+    rows = [
+        LadderRow("bf16", "m", "auto", weights_gb=0.02, kl_mean=0.0, kl_exact=True),
+        LadderRow("GPTQ <4-bit>", "m", "gptq", kernel="CPUWNA16LinearKernel", weights_gb=0.007, kl_mean=0.031),
+    ]
+    page = runs_html(stored.runs, stored.samples, "With a ladder", ladder_rows=rows, baseline="bf16")
+    assert "Quantization ladder (baseline: bf16)" in page
+    assert "bf16 (baseline)" in page and "0.0000 (exact)" in page and "0.0310 (≥, top-k)" in page
+    assert "GPTQ &lt;4-bit&gt;" in page and "<4-bit>" not in page.split("<script")[0]  # escaped outside the chart data
+    assert "Memory against quality loss" in page
+    assert "Quantization ladder" not in runs_html(stored.runs, stored.samples, "No ladder")
