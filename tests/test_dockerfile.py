@@ -222,6 +222,9 @@ def test_the_image_start_command_serves_the_app(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(1)
         assert app.poll() is None, f"app.py exited: {(tmp_path / 'app.log').read_text()[-3000:]}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['PORT']}/config", timeout=10) as page:
+            config = page.read().decode()
+        assert "History does not survive a restart here" in config  # no volume at PLAYGROUND_VOLUME
         check = subprocess.run(command("HEALTHCHECK"), env=env, capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, f"the HEALTHCHECK failed on a serving app: {check.stderr}"
         app.send_signal(signal.SIGTERM)  # what `docker stop` sends
