@@ -3,28 +3,45 @@
 # NVML. The start command is the same app.py that the tests run. Docker does not run on the
 # project's machines: tests/test_dockerfile.py lints this file (hadolint, .hadolint.yaml) instead.
 #   docker build -t quant-playground .
+#   docker build --build-arg VLLM_IMAGE=vllm/vllm-openai:v0.32.0-cu129 -t quant-playground .  # older drivers
 #   docker run --gpus all -p 7860:7860 -e PLAYGROUND_A=... -e PLAYGROUND_B=... quant-playground
-FROM vllm/vllm-openai:v0.32.0
+# The default tag is CUDA 13 and needs an R580 or newer host driver; the -cu129 tag of the same vLLM
+# release is CUDA 12.9 (README, "Deploying on Hugging Face Spaces").
+ARG VLLM_IMAGE=vllm/vllm-openai:v0.32.0
+FROM ${VLLM_IMAGE}
 
 # A public image is locked: the operator fixes both engines, visitors only prompt (README).
+# HF_HOME and PLAYGROUND_DATA are the folders without persistent storage: they go with the container.
+# When a volume is mounted at PLAYGROUND_VOLUME (a Space's persistent storage is /data, at run time
+# only), the app keeps its history and the model cache there instead.
 ENV PYTHONUNBUFFERED=1 \
     HOME=/home/user \
     HF_HOME=/home/user/.cache/huggingface \
     PLAYGROUND_DATA=/home/user/data \
+    PLAYGROUND_VOLUME=/data \
     PLAYGROUND_LOCKED=1 \
     GRADIO_SERVER_NAME=0.0.0.0 \
     PORT=7860
 
 # Spaces run the container as uid 1000. CUDA images on Ubuntu 24.04 already have a user with that
-# uid (ubuntu), so it makes way for ours; the model cache and the data folder belong to it.
+# uid (ubuntu), so it makes way for ours. Every folder the image makes under $HOME (the model cache,
+# the data folder, the app's own folder) exists before the chown, so all of them belong to uid 1000.
 RUN if id -u 1000 >/dev/null 2>&1; then userdel --remove "$(id -nu 1000)"; fi \
     && useradd --create-home --uid 1000 --user-group user \
-    && mkdir -p "$HF_HOME" "$PLAYGROUND_DATA" \
+    && mkdir -p "$HF_HOME" "$PLAYGROUND_DATA" /home/user/app \
     && chown -R 1000:1000 /home/user
 
 WORKDIR /home/user/app
-COPY --chown=1000:1000 requirements.txt .
-RUN python3 -m pip install --no-cache-dir -r requirements.txt
+# Packages that vLLM's image already has keep the versions vLLM chose: the image's own package list
+# is the constraints file, and image_requirements.py drops requirements.txt's pins for those packages.
+# The rest (gradio, plotly, ...) install at requirements.txt's versions. `pip install` reports a
+# conflict with packages it was not asked about and still exits 0; `pip check` fails the build on one.
+COPY requirements.txt scripts/image_requirements.py /tmp/app-build/
+RUN python3 -m pip list --format=freeze > /tmp/app-build/image-packages.txt \
+    && python3 /tmp/app-build/image_requirements.py /tmp/app-build/requirements.txt /tmp/app-build/image-packages.txt > /tmp/app-build/app-requirements.txt \
+    && python3 -m pip install --no-cache-dir -r /tmp/app-build/app-requirements.txt -c /tmp/app-build/image-packages.txt \
+    && python3 -m pip check \
+    && rm -rf /tmp/app-build
 COPY --chown=1000:1000 . .
 
 USER 1000

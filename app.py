@@ -14,8 +14,12 @@ import sys
 
 def main() -> None:
     """Build the arena, start both engines one after the other in the background, serve the UI."""
+    from playground.arena.defaults import use_storage
+
+    # First: huggingface_hub (under gradio) reads HF_HOME once, when it is imported.
+    storage = use_storage()
     from playground.arena.core import Arena
-    from playground.arena.defaults import data_dir, default_pair, neutral_spec
+    from playground.arena.defaults import default_pair, neutral_spec
     from playground.arena.settings import SettingsError, load_settings
     from playground.engines.monitor import device_info
     from playground.measure.specs import SpecError, parse_spec
@@ -29,10 +33,10 @@ def main() -> None:
         for i, text in enumerate((settings.a, settings.b)):
             if text:
                 pair[i] = parse_spec(text, base=neutral_spec(device))
-        arena = Arena(pair, data_dir=data_dir(), device=device, limits=settings.limits)
+        arena = Arena(pair, data_dir=storage.data, device=device, limits=settings.limits)
     except (SettingsError, SpecError, StoreError) as exc:
         sys.exit(f"error: {exc}")
-    demo = build_ui(arena, settings)
+    demo = build_ui(arena, settings, storage)
     arena.sampler.start()
     if os.environ.get("PLAYGROUND_AUTOSTART", "1") != "0":
         for name in ("A", "B"):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from playground.arena.defaults import data_dir, default_pair, neutral_spec
+from playground.arena.defaults import default_pair, neutral_spec, use_storage
 from playground.engines.client import GenerationError
 from playground.engines.server import EngineError
 from playground.measure.generation import MODES, GenerationParams
@@ -53,7 +53,8 @@ def _arena(args: argparse.Namespace) -> Arena:
     # An explicit spec starts from the device's neutral settings, not from the default pair's.
     a = parse_spec(args.a, base=neutral_spec(device)) if args.a else a
     b = parse_spec(args.b, base=neutral_spec(device)) if args.b else b
-    return Arena((a, b), data_dir=data_dir(), device=device, sample_interval_s=0.5)
+    data = use_storage().data  # a persistent volume, when the Docker image has one mounted
+    return Arena((a, b), data_dir=data, device=device, sample_interval_s=0.5)
 
 
 def _start_both(arena: Arena) -> bool:
@@ -246,7 +247,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         specs = [parse_spec(v, base=neutral_spec(device)) for v in args.variant]
         if len(specs) < 2:
             raise SpecError("give at least two --variant specs")
-        arena = Arena(specs[:2], data_dir=data_dir(), device=device, sample_interval_s=0.5)
+        arena = Arena(specs[:2], data_dir=use_storage().data, device=device, sample_interval_s=0.5)
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,12 +1,11 @@
-"""The Dockerfile, checked without Docker: hadolint, the rules a Hugging Face GPU Space needs, and its
-start command run here under the image's environment (Docker does not run on the project's machines)."""
+"""The Dockerfile, checked without Docker: hadolint, the rules a Hugging Face GPU Space needs
+(tests/dockerfile_rules.py), each with a broken variant that must fail, and its start command and its
+requirements install run here under the image's environment (Docker does not run on the project's machines)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import shutil
 import signal
 import socket
@@ -14,15 +13,22 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from scripts.image_requirements import image_requirements, installed_names
+from tests.dockerfile_rules import (
+    ROOT,
+    deployment_problems,
+    image_env,
+    install_problems,
+    parse_dockerfile,
+    run_commands,
+)
+
 DOCKERFILE = ROOT / "Dockerfile"
-APP_PORT = "7860"  # what Spaces expects unless app_port says otherwise
-BASE_IMAGE = re.compile(r"^vllm/vllm-openai:v(\d+\.\d+\.\d+)(@sha256:[0-9a-f]{64})?$")
+README = ROOT / "README.md"
 
 
 def hadolint_findings(text: str) -> list[str]:
@@ -38,150 +44,6 @@ def hadolint_findings(text: str) -> list[str]:
     return [f"line {f['line']}: {f['code']} ({f['level']}) {f['message']}" for f in json.loads(run.stdout)]
 
 
-@dataclass(frozen=True)
-class Instruction:
-    """One Dockerfile instruction, continuation lines joined and comments dropped."""
-
-    keyword: str
-    value: str
-
-    def exec_form(self) -> list[str] | None:
-        """The JSON (exec) form's arguments, or None for the shell form."""
-        return json.loads(self.value) if self.value.startswith("[") else None
-
-
-def parse_dockerfile(text: str) -> list[Instruction]:
-    """Instructions in order (enough of the syntax for this project's Dockerfile and its mutants)."""
-    out: list[Instruction] = []
-    pending = ""
-    for line in text.splitlines():
-        if line.lstrip().startswith("#") or (pending and not line.strip()):
-            continue  # Docker drops comment lines, also inside a continuation
-        pending += line.rstrip().removesuffix("\\") + " "
-        if line.rstrip().endswith("\\"):
-            continue
-        if pending.strip():
-            keyword, _, value = pending.strip().partition(" ")
-            out.append(Instruction(keyword.upper(), value.strip()))
-        pending = ""
-    return out
-
-
-def _env(instructions: list[Instruction]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for ins in instructions:
-        if ins.keyword == "ENV":
-            words = shlex.split(ins.value)
-            if "=" in words[0]:
-                env.update(w.partition("=")[::2] for w in words)
-            else:
-                env[words[0]] = " ".join(words[1:])
-    return env
-
-
-def _expand(text: str, env: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)
-
-
-def _shell_commands(instructions: list[Instruction], env: dict[str, str]) -> list[list[str]]:
-    """Every simple command of every RUN, in order, with the image's ENV expanded."""
-    commands = []
-    for ins in instructions:
-        if ins.keyword == "RUN":
-            for part in re.split(r"&&|\|\||;|\bthen\b|\belse\b|\bfi\b", _expand(ins.value, env)):
-                words = [w for w in shlex.split(part) if w != "if"]
-                if words:
-                    commands.append(words)
-    return commands
-
-
-def _args(words: list[str]) -> list[str]:
-    return [w for w in words[1:] if not w.startswith("-")]
-
-
-def _user_problems(instructions: list[Instruction], commands: list[list[str]], env: dict[str, str]) -> list[str]:
-    """A non-root user of uid 1000 runs the app and owns HF_HOME."""
-    problems = []
-    users = [c for c in commands if c[0] == "useradd" and re.search(r"(-u|--uid)[ =]1000\b", " ".join(c))]
-    names = {"1000"} | {c[-1] for c in users}
-    if not users:
-        problems.append("no `useradd --uid 1000`: Spaces run the container as uid 1000")
-    last_user = [i.value for i in instructions if i.keyword == "USER"][-1:] or ["root"]
-    if last_user[0].split(":")[0] not in names:
-        problems.append(f"the last USER is {last_user[0]!r}, not the uid-1000 user")
-    home = env.get("HF_HOME", "")
-    if not home.startswith("/"):
-        return [*problems, "ENV HF_HOME (an absolute path) is missing: the model cache must be writable"]
-    made = [n for n, c in enumerate(commands) if c[0] == "mkdir" and home in _args(c)]
-    owned = [
-        n
-        for n, c in enumerate(commands)
-        if c[0] == "chown"
-        and _args(c)[0].split(":")[0] in names
-        and any(home == p.rstrip("/") or ("-R" in c and home.startswith(p.rstrip("/") + "/")) for p in _args(c)[1:])
-    ]
-    if not made or not owned or max(owned) < min(made):
-        problems.append(f"HF_HOME {home} must be made (mkdir) and then given to the uid-1000 user (chown)")
-    return problems
-
-
-def _start_problems(instructions: list[Instruction], root: Path) -> list[str]:
-    """The start command is `python3 app.py` in exec form over a copy of the repository."""
-    cmd = [i for i in instructions if i.keyword == "CMD"][-1:]
-    args = cmd[0].exec_form() if cmd else None
-    if not args:
-        return ['CMD must be in exec (JSON) form, e.g. CMD ["python3", "app.py"]']
-    problems = []
-    scripts = [a for a in args if a.endswith(".py")]
-    if scripts != ["app.py"]:
-        problems.append(f"CMD must run app.py (what the tests run), got {args}")
-    elif not (root / "app.py").is_file():
-        problems.append("CMD runs app.py but the repository has no app.py")
-    if not any(i.keyword == "COPY" and _args(["COPY", *i.value.split()])[:1] == ["."] for i in instructions):
-        problems.append("no `COPY . .`: the image would not hold the app")
-    entry = [i.exec_form() for i in instructions if i.keyword == "ENTRYPOINT"][-1:]
-    if entry != [[]]:
-        problems.append("ENTRYPOINT [] is needed: vLLM's image starts `vllm serve` otherwise")
-    return problems
-
-
-def _front_matter(readme: str) -> dict[str, str]:
-    head = readme.split("---")[1] if readme.startswith("---") else ""
-    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in head.splitlines() if ":" in line)}
-
-
-def deployment_problems(text: str, root: Path = ROOT) -> list[str]:
-    """What keeps a Dockerfile from serving this app on a Hugging Face GPU Space; empty when nothing."""
-    instructions = parse_dockerfile(text)
-    env = _env(instructions)
-    problems = []
-    bases = [i.value.split()[0] for i in instructions if i.keyword == "FROM"]
-    pinned = BASE_IMAGE.match(bases[-1]) if bases else None
-    gpu_pin = re.search(r"^vllm==(\S+)", (root / "requirements-gpu.txt").read_text(), re.M)
-    if not pinned:
-        problems.append(f"the base image must be vLLM's CUDA image at a version (vllm/vllm-openai:vX.Y.Z): {bases}")
-    elif gpu_pin and pinned.group(1) != gpu_pin.group(1):
-        problems.append(f"the base image has vLLM {pinned.group(1)}, requirements-gpu.txt pins {gpu_pin.group(1)}")
-    problems += _user_problems(instructions, _shell_commands(instructions, env), env)
-    exposed = [p.split("/")[0] for i in instructions if i.keyword == "EXPOSE" for p in i.value.split()]
-    if APP_PORT not in exposed or env.get("PORT") != APP_PORT:
-        problems.append(f"the app must listen on {APP_PORT}: EXPOSE {exposed}, ENV PORT={env.get('PORT')}")
-    if env.get("GRADIO_SERVER_NAME") != "0.0.0.0":
-        problems.append("ENV GRADIO_SERVER_NAME=0.0.0.0 is needed: the Space reaches the app from outside")
-    if env.get("PLAYGROUND_LOCKED") != "1":
-        problems.append("ENV PLAYGROUND_LOCKED=1 is needed: a public image is locked by default")
-    checks = [i.value for i in instructions if i.keyword == "HEALTHCHECK"]
-    if not checks or checks[-1].upper() == "NONE":
-        problems.append("no HEALTHCHECK")
-    problems += _start_problems(instructions, root)
-    space = _front_matter((root / "README.md").read_text())
-    if space.get("sdk") != "docker" or space.get("app_port") != APP_PORT:
-        problems.append(f"README front matter needs sdk: docker and app_port: {APP_PORT}, has {space}")
-    if ".venv" not in (root / ".dockerignore").read_text().split():
-        problems.append(".dockerignore must leave out .venv (gigabytes)")
-    return problems
-
-
 def test_hadolint_passes() -> None:
     assert hadolint_findings(DOCKERFILE.read_text()) == []
 
@@ -195,16 +57,36 @@ def test_the_dockerfile_suits_a_gpu_space() -> None:
     assert deployment_problems(DOCKERFILE.read_text()) == []
 
 
+BASE = "ARG VLLM_IMAGE=vllm/vllm-openai:v0.32.0"
+MKDIR, CHOWN = 'mkdir -p "$HF_HOME" "$PLAYGROUND_DATA" /home/user/app', "chown -R 1000:1000 /home/user"
+INSTALL = "pip install --no-cache-dir -r /tmp/app-build/app-requirements.txt -c /tmp/app-build/image-packages.txt"
 MUTANTS = [
-    ("FROM vllm/vllm-openai:v0.32.0", "FROM vllm/vllm-openai:latest", "vllm/vllm-openai:vX.Y.Z"),
-    ("FROM vllm/vllm-openai:v0.32.0", "FROM vllm/vllm-openai:v0.31.0", "requirements-gpu.txt pins"),
-    ("FROM vllm/vllm-openai:v0.32.0", "FROM python:3.12-slim", "vLLM's CUDA image"),
+    (BASE, "ARG VLLM_IMAGE=vllm/vllm-openai:latest", "vllm/vllm-openai:vX.Y.Z"),
+    (BASE, "ARG VLLM_IMAGE=vllm/vllm-openai:v0.31.0", "requirements-gpu.txt pins"),
+    (BASE, "ARG VLLM_IMAGE=python:3.12-slim", "vLLM's CUDA image"),
     ("USER 1000", "USER root", "not the uid-1000 user"),
     ("USER 1000\n", "", "not the uid-1000 user"),
     ("--uid 1000", "--uid 1001", "useradd --uid 1000"),
     ('mkdir -p "$HF_HOME"', "mkdir -p", "HF_HOME"),
     ("chown -R 1000:1000 /home/user", "chown -R 0:0 /home/user", "HF_HOME"),
     ("HF_HOME=/home/user/.cache/huggingface", "HF_CACHE=/home/user/.cache/huggingface", "HF_HOME"),
+    # Every folder made under $HOME belongs to uid 1000 at the end.
+    ('"$PLAYGROUND_DATA" /home/user/app', '"$PLAYGROUND_DATA"', "/home/user/app (made by `WORKDIR"),
+    ("chown -R 1000:1000 /home/user", "chown 1000:1000 /home/user", "/home/user/.cache (made by `mkdir"),
+    (f"{MKDIR} \\\n    && {CHOWN}", f"{CHOWN} \\\n    && {MKDIR}", "/home/user/data (made by `mkdir"),
+    ("USER 1000\n", "RUN mkdir -p /home/user/.config\nUSER 1000\n", "/home/user/.config (made by `mkdir"),
+    ("WORKDIR /home/user/app", "WORKDIR /home/user/src", "/home/user/src (made by `WORKDIR"),
+    ("COPY --chown=1000:1000 . .", "COPY . .", "/home/user/app/* (made by `COPY . ."),
+    # The app's requirements do not override vLLM's choices, and `pip check` fails the build on a conflict.
+    (" \\\n    && python3 -m pip check", "", "no `python3 -m pip check` after the last pip install"),
+    (INSTALL, INSTALL.replace(" -c /tmp/app-build/image-packages.txt", ""), "has no constraints file"),
+    (INSTALL, INSTALL.replace("app-requirements.txt", "requirements.txt"), "not image_requirements.py's output"),
+    ("USER 1000\n", "RUN pip install --no-cache-dir -r /tmp/r.txt\nUSER 1000\n", "after the last pip install"),
+    # The persistent volume is named for the app, and the image does not fake one.
+    ("PLAYGROUND_VOLUME=/data", "PLAYGROUND_VOLUME=/mnt/data", "ENV PLAYGROUND_VOLUME=/data is needed"),
+    ("    PLAYGROUND_VOLUME=/data \\\n", "", "ENV PLAYGROUND_VOLUME=/data is needed"),
+    ("USER 1000\n", "VOLUME /data\nUSER 1000\n", "the image must not declare /data"),
+    ("USER 1000\n", 'VOLUME ["/data"]\nUSER 1000\n', "the image must not declare /data"),
     ("EXPOSE 7860", "EXPOSE 8080", "must listen on 7860"),
     ("PORT=7860", "PORT=8000", "must listen on 7860"),
     ("GRADIO_SERVER_NAME=0.0.0.0", "GRADIO_SERVER_NAME=127.0.0.1", "GRADIO_SERVER_NAME"),
@@ -225,6 +107,90 @@ def test_a_broken_dockerfile_is_rejected(old: str, new: str, problem: str) -> No
     assert any(problem in p for p in problems), problems
 
 
+README_MUTANTS = [
+    ("startup_duration_timeout: 1h\n", "", "startup_duration_timeout"),
+    ("startup_duration_timeout: 1h\n", "startup_duration_timeout: one hour\n", "startup_duration_timeout"),
+    ("app_port: 7860", "app_port: 8000", "app_port: 7860"),
+    ("R580", "R570", "does not mention R580"),
+    ("vllm/vllm-openai:v0.32.0-cu129", "vllm/vllm-openai:latest-cu129", "does not mention vllm/vllm-openai:v0.32.0-cu"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), README_MUTANTS, ids=[m[1] or f"no {m[0]}" for m in README_MUTANTS])
+def test_a_readme_without_the_space_facts_is_rejected(old: str, new: str, problem: str) -> None:
+    readme = README.read_text()
+    assert old in readme, "the mutation must change the real README"
+    problems = deployment_problems(DOCKERFILE.read_text(), readme=readme.replace(old, new))
+    assert any(problem in p for p in problems), problems
+
+
+def test_the_install_rule_reads_pip_in_its_forms() -> None:
+    listed = ["pip", "freeze", ">", "/tmp/c.txt"]
+    assert install_problems([listed, ["pip3", "install", "-c", "/tmp/c.txt", "gradio==6.31.0"], ["pip", "check"]]) == []
+    assert install_problems([["/usr/bin/pip", "install", "-r", "requirements.txt"]]) == [
+        "`/usr/bin/pip install -r requirements.txt` has no constraints file (-c) listing the image's own packages",
+        "`/usr/bin/pip install -r requirements.txt` installs ['requirements.txt'], not image_requirements.py's output:"
+        " its pins win",
+        "no `python3 -m pip check` after the last pip install: pip reports a conflict but exits 0",
+    ]
+
+
+def test_image_requirements_unpins_only_what_the_image_has() -> None:
+    freeze = "NumPy==2.2.6\nnvidia_ml_py==13.590.0\ntorch==2.10.0+cu130\n"
+    requirements = "# app\ngradio==6.31.0\nnumpy==2.3.5  # ours\nnvidia-ml-py==13.615.71\nhttpx>=0.28\n"
+    assert installed_names(freeze) == {"numpy", "nvidia-ml-py", "torch"}  # names as pip compares them
+    assert image_requirements(requirements, installed_names(freeze)) == (
+        "# app\ngradio==6.31.0\n"
+        "numpy  # the image's version (constraints)\n"
+        "nvidia-ml-py  # the image's version (constraints)\n"
+        "httpx>=0.28\n"
+    )
+    assert image_requirements("httpx[http2]==0.28.1; python_version>'3'\n", {"httpx"}) == (
+        "httpx[http2]; python_version>'3'  # the image's version (constraints)\n"
+    )
+    with pytest.raises(ValueError, match="option line"):
+        image_requirements("-r other.txt\n", set())
+
+
+def test_the_image_requirements_install_runs_against_a_vllm_environment(tmp_path: Path) -> None:
+    """The Dockerfile's install RUN, here against this environment's vLLM 0.32 as the image, pip in --dry-run.
+
+    The image's package list is this environment's less gradio and plotly (vLLM's image has neither), so
+    those keep requirements.txt's pins, numpy and the rest take what the environment has, and pip finds
+    nothing to change. The `pip check` that closes the RUN is left to the image: this CPU environment
+    removes torchvision, torchaudio and torchcodec on purpose (FACTS.md), which pip check reports.
+    """
+    instructions = parse_dockerfile(DOCKERFILE.read_text())
+    install_run = next(i for i in instructions if i.keyword == "RUN" and "pip check" in i.value)
+    build = "/tmp/app-build"
+    for copy in (i for i in instructions if i.keyword == "COPY" and i.value.endswith(build + "/")):
+        for source in copy.value.split()[:-1]:
+            shutil.copy(ROOT / source, tmp_path)
+    dry_runs = []
+    for words in run_commands(install_run.value.replace(build, str(tmp_path)), image_env(instructions)):
+        argv, target = (words[:-2], Path(words[-1])) if words[-2:-1] == [">"] else (words, None)
+        argv = [sys.executable if w == "python3" else w for w in argv]
+        pip = argv[3] if argv[1:3] == ["-m", "pip"] else ""
+        if pip == "check" or argv[0] == "rm":
+            continue  # pip check: see above; rm: tmp_path goes by itself
+        if pip == "install":
+            argv[4:4] = ["--dry-run", "--no-index", "--disable-pip-version-check"]
+            dry_runs.append(subprocess.run(argv, capture_output=True, text=True, timeout=300))
+            continue
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
+        if pip == "list":
+            out = "".join(line for line in out.splitlines(True) if line.split("==")[0] not in ("gradio", "plotly"))
+        assert target is not None, f"{argv} writes nowhere"
+        target.write_text(out)
+    assert len(dry_runs) == 1 and dry_runs[0].returncode == 0, [r.stdout + r.stderr for r in dry_runs]
+    assert "Would install" not in dry_runs[0].stdout, dry_runs[0].stdout
+    requirements = (tmp_path / "app-requirements.txt").read_text().splitlines()
+    pins = (ROOT / "requirements.txt").read_text().splitlines()
+    pinned = {line.split("==")[0]: line for line in pins if "==" in line}
+    assert pinned["gradio"] in requirements and pinned["plotly"] in requirements  # pins kept: the image lacks them
+    assert pinned["numpy"] not in requirements and "numpy  # the image's version (constraints)" in requirements
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -234,8 +200,9 @@ def _free_port() -> int:
 def test_the_image_start_command_serves_the_app(tmp_path: Path) -> None:
     """The image's CMD and HEALTHCHECK, run here under the image's ENV (engines left off, paths in tmp)."""
     instructions = parse_dockerfile(DOCKERFILE.read_text())
-    env = {**os.environ, **_env(instructions), "PORT": str(_free_port()), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    env = {**os.environ, **image_env(instructions), "PORT": str(_free_port()), "GRADIO_SERVER_NAME": "127.0.0.1"}
     env.update(HOME=str(tmp_path), HF_HOME=str(tmp_path / "hf"), PLAYGROUND_DATA=str(tmp_path / "data"))
+    env.update(PLAYGROUND_VOLUME=str(tmp_path / "volume"))  # no volume mounted there: the folders above
     env.update(PLAYGROUND_AUTOSTART="0", HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
 
     def command(keyword: str) -> list[str]:
@@ -255,6 +222,9 @@ def test_the_image_start_command_serves_the_app(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(1)
         assert app.poll() is None, f"app.py exited: {(tmp_path / 'app.log').read_text()[-3000:]}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['PORT']}/config", timeout=10) as page:
+            config = page.read().decode()
+        assert "History does not survive a restart here" in config  # no volume at PLAYGROUND_VOLUME
         check = subprocess.run(command("HEALTHCHECK"), env=env, capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, f"the HEALTHCHECK failed on a serving app: {check.stderr}"
         app.send_signal(signal.SIGTERM)  # what `docker stop` sends

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import replace
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playground.measure.specs import DeviceInfo, EngineSpec, parse_spec
@@ -42,9 +43,44 @@ def tiny_pair(device: DeviceInfo) -> tuple[EngineSpec, EngineSpec]:
     return TINY_BF16, TINY_AWQ
 
 
-def data_dir() -> Path:
-    """Where logs, the built tiny model and results live (PLAYGROUND_DATA, default ./data)."""
-    return Path(os.environ.get("PLAYGROUND_DATA", "data")).resolve()
+@dataclass(frozen=True)
+class Storage:
+    """Where the history and the model cache live, and whether they outlast a restart."""
+
+    data: Path  # the data folder: history, logs, exports, the built tiny model
+    hf_home: Path | None  # the model cache on the volume; None: HF_HOME as the environment has it
+    volume: str = ""  # PLAYGROUND_VOLUME: where persistent storage was expected ("" when none is)
+
+    @property
+    def on_volume(self) -> bool:
+        """True when the data folder is on the persistent volume."""
+        return self.hf_home is not None
+
+    @property
+    def lost_on_restart(self) -> bool:
+        """A volume was expected (the Docker image) but none is mounted: history goes with the container."""
+        return bool(self.volume) and not self.on_volume
+
+
+def writable_mount(path: str) -> bool:
+    """True when `path` is a mount point this process may write in (a Space mounts its storage at /data)."""
+    return os.path.ismount(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def storage(env: Mapping[str, str], is_volume: Callable[[str], bool] = writable_mount) -> Storage:
+    """The data folder and model cache: on PLAYGROUND_VOLUME when a volume is mounted there, else PLAYGROUND_DATA."""
+    volume = env.get("PLAYGROUND_VOLUME", "").strip()
+    if volume and is_volume(volume):
+        return Storage(data=Path(volume) / "playground", hf_home=Path(volume) / "huggingface", volume=volume)
+    return Storage(data=Path(env.get("PLAYGROUND_DATA", "data")).resolve(), hf_home=None, volume=volume)
+
+
+def use_storage(env: MutableMapping[str, str] = os.environ) -> Storage:
+    """Decide the storage once at start and point PLAYGROUND_DATA and HF_HOME (engines inherit it) there."""
+    chosen = storage(env)
+    if chosen.hf_home is not None:
+        env["PLAYGROUND_DATA"], env["HF_HOME"] = str(chosen.data), str(chosen.hf_home)
+    return chosen
 
 
 def hub_reachable(timeout_s: float = 1.5) -> bool:

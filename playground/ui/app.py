@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from playground.arena.core import SLOT_NAMES, Arena
-from playground.arena.defaults import ASSETS
+from playground.arena.defaults import ASSETS, Storage
 from playground.arena.settings import AppSettings
 from playground.measure.anatomy import WeightsCheck
 from playground.measure.generation import MODES, GenerationParams
@@ -111,11 +111,12 @@ def _spec_from_form(arena: Arena, name: str, values: tuple[Any, ...]) -> EngineS
     )
 
 
-def build_ui(arena: Arena, settings: AppSettings | None = None) -> gr.Blocks:
+def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage | None = None) -> gr.Blocks:
     """The whole app over one arena; every event has an api_name (scriptable, testable).
 
     Locked (a public instance): no engine settings, start or stop, not even as API endpoints;
-    visitors prompt the operator's engines within the arena's limits."""
+    visitors prompt the operator's engines within the arena's limits. `storage` (app.py's choice of
+    data folder) lets the History tab say whether the history outlasts a restart."""
     settings = settings or AppSettings()
     locked = settings.locked
     with gr.Blocks(title="vLLM Quantization Playground") as demo:
@@ -128,7 +129,7 @@ def build_ui(arena: Arena, settings: AppSettings | None = None) -> gr.Blocks:
         with gr.Tab("Summary"):
             summary_tab(arena)
         with gr.Tab("History") as saved:
-            saved_table = history_tab(arena, locked)
+            saved_table = history_tab(arena, locked, storage)
         if not locked:  # a sweep loads the engines for minutes: the operator's tool, not a visitor's
             with gr.Tab("Throughput"):
                 sweep_tab(arena)

@@ -7,18 +7,34 @@ from typing import Any
 import gradio as gr
 
 from playground.arena.core import Arena
+from playground.arena.defaults import Storage
 from playground.arena.history import EXPORT_FORMATS
 from playground.views import cards
 
 
-def history_tab(arena: Arena, locked: bool) -> gr.Dataframe:
+def storage_note(storage: Storage | None) -> str:
+    """What the History tab says about keeping runs across restarts ('' where nothing needs saying)."""
+    if storage is None or not (storage.on_volume or storage.lost_on_restart):
+        return ""
+    if storage.on_volume:
+        return f"Runs are kept on the persistent volume ({storage.volume}), so they outlast a restart."
+    return (
+        f"**History does not survive a restart here.** No persistent volume is mounted at {storage.volume}, so "
+        f"the runs live in the container (`{storage.data}`) and are gone when it restarts; export what you "
+        "want to keep. The operator can attach persistent storage to keep them (README, Deploying)."
+    )
+
+
+def history_tab(arena: Arena, locked: bool, storage: Storage | None = None) -> gr.Dataframe:
     """Add the tab's components and events; returns the table (refreshed when the tab opens)."""
     where = arena.store.path.name
+    note = storage_note(storage)
     gr.Markdown(
         f"Every compare is saved the moment both answers are in, with its settings, answers, figures and "
-        f"the memory series (SQLite, `{where}` in the data folder), so a crash or restart loses no finished "
-        "run. Export one run, or this session, as JSON, CSV or a self-contained HTML report with the charts."
+        f"the memory series (SQLite, `{where}` in the data folder), so a crash loses no finished run. "
+        "Export one run, or this session, as JSON, CSV or a self-contained HTML report with the charts."
         + ("\n\nOn this public instance you see and export only your own runs." if locked else "")
+        + (f"\n\n{note}" if note else "")
     )
     show = gr.Button("Show saved runs", size="sm")
     table = gr.Dataframe(headers=cards.SAVED_RUN_COLUMNS, value=[], interactive=False, wrap=True)
