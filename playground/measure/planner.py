@@ -171,3 +171,87 @@ def gpu_named(device_name: str, total_bytes: float) -> Gpu | None:
         if model in name and (model != "A100" or abs(gpu.memory_gb - total_bytes / 1e9) < 15):
             return gpu
     return None
+
+
+# Names people use for the data-sheet entries; a bare A100 is ambiguous and gets a question.
+GPU_ALIASES: dict[str, str] = {"H100": "H100-80GB", "H100-SXM": "H100-80GB", "H200-141GB": "H200"}
+AMBIGUOUS: dict[str, tuple[str, ...]] = {"A100": ("A100-40GB", "A100-80GB")}
+TP_SIZES = (1, 2, 4, 8)  # tensor-parallel sizes vLLM users run on one host
+
+
+def resolve_gpu(name: str) -> tuple[Gpu, str]:
+    """The data-sheet GPU for a name in any case, and a note when an alias was read
+    (`H100` means `H100-80GB`); raises ValueError for an unknown or ambiguous name."""
+    key = name.strip().upper()
+    for known, gpu in GPUS.items():
+        if known.upper() == key:
+            return gpu, ""
+    if key in AMBIGUOUS:
+        raise ValueError(f"{name} comes as {' and '.join(AMBIGUOUS[key])}: which one?")
+    if key in GPU_ALIASES:
+        gpu = GPUS[GPU_ALIASES[key]]
+        return gpu, f"{name} read as {gpu.name} ({gpu.memory_gb:g} GB)"
+    raise ValueError(f"unknown GPU {name!r}; choose one of: {', '.join(GPUS)} (case does not matter)")
+
+
+@dataclass(frozen=True)
+class GpuCountPlan:
+    """One method on the smallest number of GPUs of one kind where it fits (tensor parallel)."""
+
+    method: str
+    bits: int
+    gpus: int  # the tensor-parallel size; the largest tried when it fits nowhere
+    fits: bool
+    weights_gb: float  # the whole model
+    weights_per_gpu_gb: float
+    kv_tokens: int  # tokens the KV cache holds across all GPUs (each token's KV is split over them)
+    max_concurrency: float
+    decode_ceiling_tok_s: float  # batch 1, ideal tensor parallelism: n x bandwidth / weights
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+def plan_gpus(
+    shape: ModelShape,
+    gpu: Gpu,
+    *,
+    max_gpus: int = 8,
+    context_len: int = 4096,
+    utilization: float = 0.9,
+    kv_dtype_bytes: float = 2,
+    overhead_gb: float = RUNTIME_OVERHEAD_GB,
+) -> list[GpuCountPlan]:
+    """For each method, the smallest tensor-parallel size (1, 2, 4, 8; at most `max_gpus`, dividing
+    the attention heads) at which the model fits with one request at `context_len`.
+
+    Per GPU: weights / n, the runtime overhead, and the KV heads it holds (kv_heads / n, at least
+    one: vLLM replicates KV heads when there are fewer than GPUs)."""
+    sizes = [n for n in TP_SIZES if n <= max_gpus and shape.heads % n == 0] or [1]
+    budget = gpu.memory_gb * 1e9 * utilization
+    out = []
+    for method in METHODS.values():
+        weights = weight_bytes(shape, method)
+        best: GpuCountPlan | None = None
+        for n in sizes:
+            kv_heads_here = -(-shape.kv_heads // n)  # ceil: replicated below one head per GPU
+            per_token = shape.kv_bytes_per_token(kv_dtype_bytes) * kv_heads_here / shape.kv_heads
+            kv_bytes = budget - weights / n - overhead_gb * 1e9
+            kv_tokens = int(kv_bytes // per_token) if kv_bytes > 0 else 0
+            best = GpuCountPlan(
+                method.name,
+                method.bits,
+                n,
+                kv_tokens >= context_len,
+                weights / 1e9,
+                weights / n / 1e9,
+                kv_tokens,
+                kv_tokens / context_len,
+                n * gpu.bandwidth_gb_s * 1e9 / weights,
+            )
+            if best.fits:
+                break
+        assert best is not None
+        out.append(best)
+    return out

@@ -9,10 +9,20 @@ import gradio as gr
 from playground.arena.defaults import ASSETS
 from playground.engines.model_config import load_config
 from playground.measure.memory_math import ModelShape
-from playground.measure.planner import GPUS, PRESETS, Gpu, plan
+from playground.measure.planner import GPUS, PRESETS, Gpu, plan_gpus
 from playground.measure.specs import DeviceInfo
 
-COLUMNS = ["method", "bits", "weights GB", "fits", "KV-cache tokens", "concurrent requests", "decode ceiling tok/s"]
+COLUMNS = [
+    "method",
+    "bits",
+    "GPUs",
+    "weights GB",
+    "per GPU GB",
+    "fits",
+    "KV-cache tokens",
+    "concurrent requests",
+    "decode ceiling tok/s",
+]
 
 
 def planner_tab(device: DeviceInfo, *, presets_only: bool = False) -> None:
@@ -35,9 +45,15 @@ def planner_tab(device: DeviceInfo, *, presets_only: bool = False) -> None:
         gpu = gr.Dropdown(gpus, value=here or "H100-80GB", label="GPU")
         context = gr.Number(4096, label="context length (tokens)", precision=0)
         util = gr.Slider(0.1, 0.95, value=0.9, step=0.05, label="gpu_memory_utilization")
+        count = gr.Dropdown(
+            [1, 2, 4, 8],
+            value=max(1, min(device.count, 8)) if device.kind == "cuda" else 1,
+            label="GPUs of this kind (at most; tensor parallel)",
+        )
     handler = _plan_handler(device, presets_only)
-    table = gr.Dataframe(handler(model.value, gpu.value, context.value, util.value), headers=COLUMNS, interactive=False)
-    inputs: list[Any] = [model, gpu, context, util]
+    first = handler(model.value, gpu.value, context.value, util.value, count.value)
+    table = gr.Dataframe(first, headers=COLUMNS, interactive=False)
+    inputs: list[Any] = [model, gpu, context, util, count]
     model.change(handler, inputs, table, api_name="plan")
     for comp in inputs[1:]:
         comp.change(handler, inputs, table, api_visibility="private")
@@ -52,7 +68,7 @@ def _gpu(name: str, device: DeviceInfo) -> Gpu:
 
 
 def _plan_handler(device: DeviceInfo, presets_only: bool = False):  # type: ignore[no-untyped-def]
-    def run(model: str, gpu: str, context: float, util: float) -> list[list[object]]:
+    def run(model: str, gpu: str, context: float, util: float, gpus: float = 1) -> list[list[object]]:
         if presets_only and model not in PRESETS:
             raise gr.Error(f"this instance plans only its listed models: {', '.join(PRESETS)}")
         if gpu not in GPUS and not (device.kind == "cuda" and gpu == f"this GPU: {device.name}"):
@@ -61,12 +77,17 @@ def _plan_handler(device: DeviceInfo, presets_only: bool = False):  # type: igno
             shape = ModelShape.from_config(load_config(model))
         except Exception as exc:  # no such file, no network, not a Llama-style config
             raise gr.Error(f"could not read {model}'s config.json ({type(exc).__name__}: {exc})") from exc
-        rows = plan(shape, _gpu(gpu, device), context_len=max(int(context or 1), 1), utilization=float(util))
+        count = max(1, min(int(gpus or 1), 8))
+        rows = plan_gpus(
+            shape, _gpu(gpu, device), max_gpus=count, context_len=max(int(context or 1), 1), utilization=float(util)
+        )
         return [
             [
                 r.method,
                 r.bits,
+                r.gpus,
                 round(r.weights_gb, 2),
+                round(r.weights_per_gpu_gb, 2),
                 "yes" if r.fits else "no",
                 f"{r.kv_tokens:,}",
                 round(r.max_concurrency, 1),

@@ -69,7 +69,7 @@ def test_limits_are_enforced_with_clear_messages(locked: tuple[gr.Blocks, Arena]
     summary, *_ = visitor.predict("The value", 8, "y" * 201, api_name="/quality")
     assert "perplexity text has 201 characters" in summary
     with pytest.raises(Exception, match="not in the list of choices|only its listed models"):
-        visitor.predict("/etc", "H100-80GB", 4096, 0.9, api_name="/plan")
+        visitor.predict("/etc", "H100-80GB", 4096, 0.9, 1, api_name="/plan")
 
 
 def test_rate_limit_per_visitor(locked: tuple[gr.Blocks, Arena]) -> None:

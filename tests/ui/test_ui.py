@@ -67,6 +67,11 @@ def test_quality_summary_and_planner_tabs(client: Client) -> None:
     assert pane_a and pane_b and kl_plot is not None
     table, chart = client.predict(api_name="/summary")
     assert len(table["data"]) == 2 and chart is not None
-    plan = client.predict("meta-llama/Llama-2-70b-hf", "H100-80GB", 4096, 0.9, api_name="/plan")
+    plan = client.predict("meta-llama/Llama-2-70b-hf", "H100-80GB", 4096, 0.9, 1, api_name="/plan")
     rows = {r[0]: r for r in plan["data"]}
-    assert rows["bf16"][3] == "no" and rows["awq-4bit"][3] == "yes"
+    assert rows["bf16"][5] == "no" and rows["awq-4bit"][5] == "yes"
+    two = {
+        r[0]: r
+        for r in client.predict("meta-llama/Llama-2-70b-hf", "H100-80GB", 4096, 0.9, 2, api_name="/plan")["data"]
+    }
+    assert two["bf16"][2] == 2 and two["bf16"][5] == "yes" and two["awq-4bit"][2] == 1  # fp16 needs two H100s
