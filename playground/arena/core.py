@@ -31,7 +31,16 @@ from playground.measure.phases import explain_exit
 from playground.measure.prometheus import EngineMetrics
 from playground.measure.quality import QualityReport
 from playground.measure.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
-from playground.measure.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec
+from playground.measure.specs import (
+    DeviceInfo,
+    EngineSpec,
+    SpecError,
+    check_pair,
+    check_spec,
+    default_devices,
+    placement_env,
+    shared_gpus,
+)
 from playground.measure.sweep import SweepResult, SweepSettings
 from playground.store.sqlite import HistoryStore
 
@@ -67,7 +76,10 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
     ):
         self.device = device or monitor.device_info()
         self.data_dir = data_dir
-        self.slots = {n: Slot(n, spec) for n, spec in zip(SLOT_NAMES, specs, strict=True)}
+        self.slots = {
+            n: Slot(n, default_devices(spec, i, self.device))
+            for i, (n, spec) in enumerate(zip(SLOT_NAMES, specs, strict=True))
+        }
         self._init_variants()
         self._panes = threading.Lock()  # held by a compare, a swap and a ladder step: never two at once
         self._ladder_lock = threading.Lock()
@@ -94,6 +106,11 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
         self._visitors = RateLimiter(self.limits.requests_per_minute)
 
     # -- engines -----------------------------------------------------------------------------
+    def separate_gpus(self) -> bool:
+        """True when A and B run on GPUs they do not share: then simultaneous mode is fair."""
+        a, b = (default_devices(self.slot(n).spec, i, self.device) for i, n in enumerate(SLOT_NAMES))
+        return self.device.kind == "cuda" and not (a.attached or b.attached) and not shared_gpus(a, b)
+
     def slot(self, name: str) -> Slot:
         """The slot called `name` ("A" or "B")."""
         if name not in self.slots:
@@ -118,7 +135,7 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
     ) -> EngineStatus:
         """Start (or restart) one slot and wait until it is ready; raises SpecError or EngineError."""
         slot = self.slot(name)
-        spec = spec or slot.spec
+        spec = default_devices(spec or slot.spec, SLOT_NAMES.index(name), self.device)
         slot.start_error = ""
         try:
             if problems := self.problems(name, spec):
@@ -132,6 +149,7 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
             slot.spec = spec
             self.variants[spec.display_name] = spec  # a spec started from the form joins the variants
             env = cpu_engine_env(SLOT_NAMES.index(name), self.device) if self.device.kind == "cpu" else {}
+            env.update(placement_env(engine_spec))  # the engine's GPUs: CUDA_VISIBLE_DEVICES
             for attempt in range(2):
                 slot.engine = Engine(
                     engine_spec,

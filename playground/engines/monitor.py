@@ -88,21 +88,30 @@ def sample_memory(engine_pids: Mapping[str, Sequence[int]]) -> MemorySample:
     now = time.time()
     nv = _nvml()
     if nv is not None and nv.nvmlDeviceGetCount():
-        per_pid: dict[int, float] = {}
+        per_pid: dict[int, dict[int, float]] = {}  # pid -> GPU index -> bytes
+        gpus_used: dict[int, float] = {}
         used = total = 0.0
         for i in range(nv.nvmlDeviceGetCount()):
             handle = nv.nvmlDeviceGetHandleByIndex(i)
             info = nv.nvmlDeviceGetMemoryInfo(handle)
             used, total = used + info.used, total + info.total
+            gpus_used[i] = float(info.used)
             for proc in nv.nvmlDeviceGetComputeRunningProcesses(handle):
                 if proc.usedGpuMemory is not None:  # None where the driver hides it
-                    per_pid[proc.pid] = per_pid.get(proc.pid, 0.0) + float(proc.usedGpuMemory)
+                    on = per_pid.setdefault(proc.pid, {})
+                    on[i] = on.get(i, 0.0) + float(proc.usedGpuMemory)
         engines: dict[str, float | None] = {}
+        by_gpu: dict[str, dict[int, float]] = {}
         for label, tree in _trees(engine_pids).items():
             seen = [per_pid[p] for p in tree if p in per_pid]
             # None, not 0, when NVML lists none of the tree (e.g. a container's PID namespace).
-            engines[label] = sum(seen) if seen else (None if tree else 0.0)
-        return MemorySample(now, engines, used, total, "NVML (GPU memory)")
+            engines[label] = sum(sum(d.values()) for d in seen) if seen else (None if tree else 0.0)
+            split: dict[int, float] = {}
+            for d in seen:
+                for i, b in d.items():
+                    split[i] = split.get(i, 0.0) + b
+            by_gpu[label] = split
+        return MemorySample(now, engines, used, total, "NVML (GPU memory)", by_gpu, gpus_used)
     vm = psutil.virtual_memory()
     engines = {}
     for label, tree in _trees(engine_pids).items():

@@ -64,6 +64,12 @@ class WeightsCheck:
     predicted: float
     measured: float | None
     warning: str = ""
+    label: str = ""  # the method in the config's own words: "fp16", "bf16", "16-bit", "awq-4bit"
+
+    @property
+    def named(self) -> str:
+        """What the card prints for the method."""
+        return self.label or self.method
 
     @property
     def error(self) -> float | None:
@@ -83,4 +89,10 @@ def check_weights(config: Mapping[str, Any], measured: float | None) -> WeightsC
             f"the config says {method} but {measured / 2**30:.2f} GiB loaded, the size of 16-bit "
             f"weights ({full / 2**30:.2f} GiB): the weights are not quantized"
         )
-    return WeightsCheck(method, predicted, measured, warning)
+    return WeightsCheck(method, predicted, measured, warning, _dtype_label(config) if method == "bf16" else method)
+
+
+def _dtype_label(config: Mapping[str, Any]) -> str:
+    """A 16-bit checkpoint's dtype as its config names it (float16 is not bf16, though both are 2 bytes)."""
+    dtype = str(config.get("torch_dtype") or config.get("dtype") or "").lower()
+    return {"float16": "fp16", "bfloat16": "bf16"}.get(dtype, "16-bit")

@@ -19,6 +19,7 @@ PHASES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("starting server", re.compile(r"init engine .* took|Starting vLLM (API )?server|Route: ")),
 )
 _WEIGHTS = re.compile(r"Model loading took ([0-9.]+) GiB")
+_TP_RANK = re.compile(r"(?:^|[^A-Za-z])TP(\d+)\b")  # "(Worker_TP1 pid=...)": one log line per tensor-parallel rank
 _KV_TOKENS = re.compile(r"KV cache size: ([0-9,]+) tokens")
 _QUANTIZED_LAYERS = re.compile(r"Quantizing (\d+) layers")
 _KERNEL = re.compile(r"Using (\w*Kernel\w*) for ")
@@ -85,7 +86,8 @@ class LogReport:
     """What the playground learned from an engine's log so far."""
 
     phase: str = "starting"
-    weights_gib: float | None = None
+    weights_gib: float | None = None  # all GPUs together (the sum over tensor-parallel ranks)
+    weights_per_gpu: tuple[float, ...] = ()  # by tensor-parallel rank, when there are several
     kv_cache_tokens: int | None = None
     quantized_layers: int | None = None  # what online quantization reported it converted
     kernel: str | None = None  # the linear kernel vLLM chose, e.g. MacheteLinearKernel
@@ -98,7 +100,8 @@ class LogReport:
 
 def read_log(lines: Iterable[str]) -> LogReport:
     """Scan log lines once and report phase, loaded weight size, KV tokens and any failure."""
-    phase, weights, kv_tokens, quantized, fallback = "starting", None, None, None, False
+    phase, kv_tokens, quantized, fallback = "starting", None, None, False
+    weights: dict[int, float] = {}
     kernel: str | None = None
     loaded: str | None = None
     graphs: float | None = None
@@ -111,7 +114,8 @@ def read_log(lines: Iterable[str]) -> LogReport:
             if pattern.search(line) and (phase not in order or order[name] > order[phase]):
                 phase = name
         if m := _WEIGHTS.search(line):
-            weights = float(m[1])
+            rank = _TP_RANK.search(line)
+            weights[int(rank[1]) if rank else 0] = float(m[1])
         if m := _KV_TOKENS.search(line):
             kv_tokens = int(m[1].replace(",", ""))
         if m := _QUANTIZED_LAYERS.search(line):
@@ -135,7 +139,8 @@ def read_log(lines: Iterable[str]) -> LogReport:
     failure = known
     return LogReport(
         phase=phase,
-        weights_gib=weights,
+        weights_gib=sum(weights.values()) if weights else None,
+        weights_per_gpu=tuple(weights[r] for r in sorted(weights)) if len(weights) > 1 else (),
         kv_cache_tokens=kv_tokens,
         quantized_layers=quantized,
         fallback_kernel=fallback,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from playground.measure.metrics import RequestTiming
@@ -17,6 +17,8 @@ class MemorySample:
     device_used: float
     device_total: float
     source: str  # "NVML (GPU memory)" or "RSS (host memory, psutil)"
+    by_gpu: dict[str, dict[int, float]] = field(default_factory=dict)  # slot -> GPU index -> bytes (NVML)
+    gpus_used: dict[int, float] = field(default_factory=dict)  # GPU index -> bytes used on it (NVML)
 
 
 @dataclass(frozen=True)

@@ -79,11 +79,23 @@ class EngineSpec:
     served_name: str = ""  # model name on an attached endpoint when it differs from `model`
     python: str = ""  # interpreter that runs the engine; empty means this one
     env: tuple[tuple[str, str], ...] = field(default=())
+    devices: tuple[int, ...] = ()  # GPU indices this engine may use (CUDA_VISIBLE_DEVICES); () = vLLM's default
 
     @property
     def attached(self) -> bool:
         """True when the slot talks to a server the playground did not start."""
         return bool(self.endpoint)
+
+    @property
+    def tp(self) -> int:
+        """The tensor-parallel size the engine runs with: the devices' count unless set otherwise."""
+        if self.devices and self.tensor_parallel_size == 1:
+            return len(self.devices)
+        return self.tensor_parallel_size
+
+    def gpus(self) -> tuple[int, ...]:
+        """The GPU indices the engine occupies: its devices, else the first `tp` (vLLM's default)."""
+        return self.devices or tuple(range(self.tp))
 
     @property
     def display_name(self) -> str:
@@ -109,20 +121,35 @@ def parse_spec(text: str, *, base: EngineSpec | None = None) -> EngineSpec:
     known = {f.name for f in fields(EngineSpec)} - {"model", "env"}
     updates: dict[str, Any] = {}
     extra: list[str] = list(spec.extra_args)
+    last_key = ""
     for part in parts[1:]:
         if not part:
+            continue
+        if last_key == "devices" and part.isdigit():  # devices=0,1: the commas of the list
+            updates["devices"] = (*updates["devices"], int(part))
             continue
         key, sep, value = part.partition("=")
         key = _ALIASES.get(key.strip(), key.strip().replace("-", "_"))
         if not sep:
             raise SpecError(f"{part!r} in engine spec is not key=value")
+        last_key = key
         if key == "extra_args":
             extra.extend(value.split())
+        elif key == "devices":
+            updates["devices"] = _devices(value)
         elif key in known:
             updates[key] = _coerce(key, value.strip())
         else:
             raise SpecError(f"unknown engine setting {key!r}; known: {', '.join(sorted(known))}")
     return replace(spec, extra_args=tuple(extra), **updates)
+
+
+def _devices(value: str) -> tuple[int, ...]:
+    """GPU indices from `0`, `0+1` or `0 1` (after `devices=`; `devices=0,1` also works in a spec)."""
+    items = [v for v in value.replace("+", " ").replace(",", " ").split() if v]
+    if not items or not all(v.isdigit() for v in items):
+        raise SpecError(f"devices={value!r}: give GPU indices such as devices=0 or devices=0,1")
+    return tuple(int(v) for v in items)
 
 
 def _coerce(key: str, value: str) -> Any:
@@ -156,8 +183,8 @@ def server_args(spec: EngineSpec, *, port: int) -> list[str]:
         args += ["--kv-cache-dtype", spec.kv_cache_dtype]
     if spec.enforce_eager:
         args.append("--enforce-eager")
-    if spec.tensor_parallel_size != 1:
-        args += ["--tensor-parallel-size", str(spec.tensor_parallel_size)]
+    if spec.tp != 1:
+        args += ["--tensor-parallel-size", str(spec.tp)]
     return args + list(spec.extra_args)
 
 
@@ -198,11 +225,7 @@ def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
         problems.append(f"gpu_memory_utilization {util} must be above 0 and at most 0.95")
     if spec.max_model_len is not None and spec.max_model_len < 16:
         problems.append(f"max_model_len {spec.max_model_len} is too small (at least 16)")
-    if spec.tensor_parallel_size < 1 or spec.tensor_parallel_size > device.count:
-        problems.append(
-            f"tensor_parallel_size {spec.tensor_parallel_size} needs that many GPUs; "
-            f"this machine has {device.count if device.kind == 'cuda' else 0}"
-        )
+    problems += _placement_problems(spec, device)
     owned = sorted({a.split("=")[0] for a in spec.extra_args} & RESERVED_ARGS)
     if owned:
         problems.append(f"extra arguments {', '.join(owned)} are set by the playground itself; remove them")
@@ -214,6 +237,53 @@ def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
         # vLLM refuses bfloat16 below compute capability 8.0 (Ampere) after a long start; say it first.
         problems.append(f"{device.name} (compute capability {cc // 10}.{cc % 10}) has no bfloat16; use dtype=float16")
     return problems
+
+
+def _placement_problems(spec: EngineSpec, device: DeviceInfo) -> list[str]:
+    """Which GPUs the engine may use, and its tensor-parallel size against them."""
+    gpus = device.count if device.kind == "cuda" else 0
+    if spec.devices:
+        if device.kind != "cuda":
+            return [f"devices={_listed(spec.devices)}: the CPU build has no GPUs; remove devices"]
+        if len(set(spec.devices)) != len(spec.devices):
+            return [f"devices={_listed(spec.devices)} names a GPU twice"]
+        if missing := [d for d in spec.devices if d >= gpus]:
+            return [f"GPU {missing[0]} does not exist: this machine has {gpus} GPU(s), numbered 0 to {gpus - 1}"]
+        if spec.tensor_parallel_size not in (1, len(spec.devices)):
+            return [
+                f"tensor_parallel_size {spec.tensor_parallel_size} does not match devices={_listed(spec.devices)} "
+                f"({len(spec.devices)} GPUs): leave tensor_parallel_size out, it follows the devices"
+            ]
+    if spec.tp < 1 or spec.tp > max(gpus, 1) or (spec.tp > 1 and device.kind != "cuda"):
+        return [f"tensor_parallel_size {spec.tp} needs that many GPUs; this machine has {gpus}"]
+    return []
+
+
+def _listed(devices: tuple[int, ...]) -> str:
+    return ",".join(map(str, devices))
+
+
+def placement_env(spec: EngineSpec) -> dict[str, str]:
+    """The engine's CUDA_VISIBLE_DEVICES when it is pinned to GPUs (vLLM then sees them as 0..n-1).
+    PCI bus order makes CUDA's indices NVML's, so the memory chart's GPU 1 is the engine's GPU 1."""
+    if not spec.devices:
+        return {}
+    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": _listed(spec.devices)}
+
+
+def shared_gpus(a: EngineSpec, b: EngineSpec) -> set[int]:
+    """GPUs both engines occupy; attached engines occupy none of this host's."""
+    if a.attached or b.attached:
+        return set()
+    return set(a.gpus()) & set(b.gpus())
+
+
+def default_devices(spec: EngineSpec, slot_index: int, device: DeviceInfo) -> EngineSpec:
+    """On a host with two or more GPUs, a single-GPU engine with no devices set gets its slot's own
+    GPU (A on 0, B on 1), so the two engines never share one by accident."""
+    if device.kind != "cuda" or device.count < 2 or spec.devices or spec.attached or spec.tp != 1:
+        return spec
+    return replace(spec, devices=(slot_index,))
 
 
 def _method_problems(method: str, device: DeviceInfo) -> list[str]:
@@ -237,11 +307,12 @@ def _method_problems(method: str, device: DeviceInfo) -> list[str]:
 def check_pair(a: EngineSpec, b: EngineSpec, device: DeviceInfo) -> list[str]:
     """Problems with the two slots together: each slot's own, plus shared-device memory."""
     problems = [f"A: {p}" for p in check_spec(a, device)] + [f"B: {p}" for p in check_spec(b, device)]
-    if not a.attached and not b.attached:
-        total = a.gpu_memory_utilization + b.gpu_memory_utilization
-        if total > MAX_UTILIZATION_SUM + 1e-9:
-            problems.append(
-                f"the two engines share one device: gpu_memory_utilization {a.gpu_memory_utilization:g}"
-                f" + {b.gpu_memory_utilization:g} = {total:.2f} is over {MAX_UTILIZATION_SUM}"
-            )
+    shared = shared_gpus(a, b) if device.kind == "cuda" else ({0} if not (a.attached or b.attached) else set())
+    total = a.gpu_memory_utilization + b.gpu_memory_utilization
+    if shared and total > MAX_UTILIZATION_SUM + 1e-9:
+        where = "one device" if device.kind != "cuda" else f"GPU {_listed(tuple(sorted(shared)))}"
+        problems.append(
+            f"the two engines share {where}: gpu_memory_utilization {a.gpu_memory_utilization:g}"
+            f" + {b.gpu_memory_utilization:g} = {total:.2f} is over {MAX_UTILIZATION_SUM}"
+        )
     return problems

@@ -182,12 +182,17 @@ def _compare_tab(arena: Arena, settings: AppSettings) -> list[gr.components.Comp
         prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[1 if tiny else 0], scale=5)
         go_btn = gr.Button("Compare ▶", variant="primary", scale=1, min_width=150, size="lg")
     with gr.Row():
+        separate = arena.separate_gpus()
         mode = gr.Radio(
             list(MODES),
-            value="fair",
+            value="simultaneous" if separate else "fair",
             label="Mode",
             scale=2,
-            info="fair: A then B, so neither slows the other · simultaneous: both at once",
+            info=(
+                "A and B are on different GPUs: simultaneous is fair here (neither slows the other)"
+                if separate
+                else "fair: A then B, so neither slows the other · simultaneous: both at once"
+            ),
         )
         chat = gr.Checkbox(not tiny, label="Chat template", info="off: plain completion", scale=1)
     with gr.Accordion("Sampling", open=False), gr.Row():
@@ -240,6 +245,12 @@ def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
     if slot.engine is not None and arena.status(name).state == "ready":
         report = slot.engine.log_report()
         extra = cards.loaded_lines(report.kernel, report.loaded_quantization, check or arena.anatomy(name)[1])
+        if report.weights_per_gpu:
+            per = " · ".join(f"GPU {i} {w:.2f}" for i, w in enumerate(report.weights_per_gpu))
+            extra.append(f"weights per tensor-parallel rank (vLLM log, GiB): {per}; total {report.weights_gib:.2f}")
+        if arena.samples and len(split := arena.samples[-1].by_gpu.get(name, {})) > 1:
+            per = " · ".join(f"GPU {i} {b / 2**30:.1f} GiB" for i, b in sorted(split.items()))
+            extra.append(f"memory per GPU (NVML): {per}; total {sum(split.values()) / 2**30:.1f} GiB")
         if swap := arena.swaps.get(name):
             how = "woke from sleep" if swap.woke else swap.method
             extra.append(
@@ -251,6 +262,11 @@ def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
                 f"decode median {speed:,.0f} tok/s = **{speed / ceiling * 100:.0f} %** of the batch-1 "
                 f"ceiling ({ceiling:,.0f} tok/s: memory bandwidth / weights)"
             )
+    if slot.spec.attached:
+        extra.append(
+            "attached endpoint: no NVML for it here, so its memory comes from its /metrics only (KV cache); "
+            "timings include the network"
+        )
     return cards.engine_card(
         slot.label,
         slot.spec,

@@ -165,7 +165,7 @@ def loaded_lines(kernel: str | None, loaded: str | None, check: WeightsCheck | N
     if any(bits):
         lines.append(" · ".join(b for b in bits if b))
     if check is not None:
-        predicted = f"predicted weights {check.predicted / 2**30:.3f} GiB from config.json ({check.method})"
+        predicted = f"predicted weights {check.predicted / 2**30:.3f} GiB from config.json ({check.named})"
         if check.error is not None:
             predicted += f", measured {check.measured / 2**30:.3f} GiB ({check.error * 100:+.1f} %)"  # type: ignore[operator]
         lines.append(predicted)

@@ -57,12 +57,38 @@ def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) ->
         fig.add_trace(
             go.Scatter(x=times, y=values, name=label, mode="lines", line={"color": ENGINE_COLORS[i % 2], "width": 2.5})
         )
+    # Engines over several GPUs: a thin line per engine and GPU, and each GPU's total (NVML indices).
+    gpus = sorted({i for s in samples for split in s.by_gpu.values() for i in split})
+    if len(gpus) > 1:
+        for i, (slot, label) in enumerate(labels.items()):
+            for g in gpus:
+                values = [_gib(s.by_gpu.get(slot, {}).get(g)) for s in samples]
+                if any(v for v in values):
+                    fig.add_trace(
+                        go.Scatter(
+                            x=times,
+                            y=values,
+                            name=f"{label} on GPU {g}",
+                            mode="lines",
+                            line={"color": ENGINE_COLORS[i % 2], "width": 1, "dash": "dash"},
+                        )
+                    )
+        for g in gpus:
+            fig.add_trace(
+                go.Scatter(
+                    x=times,
+                    y=[_gib(s.gpus_used.get(g)) for s in samples],
+                    name=f"GPU {g} used",
+                    mode="lines",
+                    line={"color": DEVICE_COLOR, "width": 1},
+                )
+            )
     if samples:
         fig.add_trace(
             go.Scatter(
                 x=times,
                 y=[s.device_used / GIB for s in samples],
-                name="device total used",
+                name="device total used" if len(gpus) <= 1 else "all GPUs used",
                 mode="lines",
                 line={"color": DEVICE_COLOR, "dash": "dot"},
             )

@@ -68,3 +68,14 @@ def test_kernel_method_and_graphs_are_read() -> None:
     ]
     report = read_log(log)
     assert (report.loaded_quantization, report.kernel, report.graphs_gib) == ("auto_awq", "MacheteLinearKernel", 0.78)
+
+
+def test_weights_per_gpu_under_tensor_parallelism() -> None:
+    lines = [
+        "(Worker_TP0 pid=11) INFO 11-27 [gpu_model_runner.py:2700] Model loading took 64.25 GiB memory and 12.1 s",
+        "(Worker_TP1 pid=12) INFO 11-27 [gpu_model_runner.py:2700] Model loading took 64.25 GiB memory and 12.3 s",
+    ]
+    report = read_log(lines)
+    assert report.weights_gib == 128.5 and report.weights_per_gpu == (64.25, 64.25)
+    one = read_log(["(EngineCore_DP0 pid=9) INFO Model loading took 12.55 GiB memory and 3.0 seconds"])
+    assert one.weights_gib == 12.55 and one.weights_per_gpu == ()
