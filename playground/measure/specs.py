@@ -136,7 +136,7 @@ def parse_spec(text: str, *, base: EngineSpec | None = None) -> EngineSpec:
         if key == "extra_args":
             extra.extend(value.split())
         elif key == "devices":
-            updates["devices"] = _devices(value)
+            updates["devices"] = parse_devices(value)
         elif key in known:
             updates[key] = _coerce(key, value.strip())
         else:
@@ -144,7 +144,7 @@ def parse_spec(text: str, *, base: EngineSpec | None = None) -> EngineSpec:
     return replace(spec, extra_args=tuple(extra), **updates)
 
 
-def _devices(value: str) -> tuple[int, ...]:
+def parse_devices(value: str) -> tuple[int, ...]:
     """GPU indices from `0`, `0+1` or `0 1` (after `devices=`; `devices=0,1` also works in a spec)."""
     items = [v for v in value.replace("+", " ").replace(",", " ").split() if v]
     if not items or not all(v.isdigit() for v in items):

@@ -15,7 +15,14 @@ from playground.arena.defaults import ASSETS, Storage
 from playground.arena.settings import AppSettings
 from playground.measure.anatomy import WeightsCheck
 from playground.measure.generation import MODES, GenerationParams
-from playground.measure.specs import DTYPE_CHOICES, KV_CACHE_DTYPE_CHOICES, QUANTIZATION_CHOICES, EngineSpec, SpecError
+from playground.measure.specs import (
+    DTYPE_CHOICES,
+    KV_CACHE_DTYPE_CHOICES,
+    QUANTIZATION_CHOICES,
+    EngineSpec,
+    SpecError,
+    parse_devices,
+)
 from playground.ui.history import history_tab, list_handler, visitor_key
 from playground.ui.ladder import ladder_tab
 from playground.ui.planner import planner_tab
@@ -79,21 +86,27 @@ def _settings(spec: EngineSpec) -> list[gr.components.Component]:
         with gr.Row():
             eager = gr.Checkbox(spec.enforce_eager, label="enforce_eager (no CUDA graphs)")
             tp = gr.Number(spec.tensor_parallel_size, label="tensor_parallel_size", precision=0, minimum=1)
+            devices = gr.Textbox(
+                ",".join(map(str, spec.devices)),
+                label="GPUs (devices, e.g. 0,1; empty: this slot's default)",
+                placeholder="0,1",
+            )
         extra = gr.Textbox(" ".join(spec.extra_args), label="Extra engine arguments (e.g. --max-num-seqs 64)")
         with gr.Row():
             endpoint = gr.Textbox(
                 spec.endpoint, label="…or attach to an existing vLLM endpoint (URL)", placeholder="http://host:8000"
             )
             key = gr.Textbox(spec.api_key, label="Endpoint API key", type="password")
-    return [model, quant, dtype, util, max_len, kv, eager, tp, extra, endpoint, key]
+    return [model, quant, dtype, util, max_len, kv, eager, tp, extra, endpoint, key, devices]
 
 
 def _spec_from_form(arena: Arena, name: str, values: tuple[Any, ...]) -> EngineSpec:
-    model, quant, dtype, util, max_len, kv, eager, tp, extra, endpoint, key = values
+    model, quant, dtype, util, max_len, kv, eager, tp, extra, endpoint, key, *rest = values
     try:
         extra_args = tuple(shlex.split(extra or ""))
     except ValueError as exc:
         raise SpecError(f"extra engine arguments: {exc}") from exc
+    devices = parse_devices(str(rest[0])) if rest and str(rest[0] or "").strip() else ()
     return arena.with_spec(
         name,
         model=(model or "").strip(),
@@ -104,6 +117,7 @@ def _spec_from_form(arena: Arena, name: str, values: tuple[Any, ...]) -> EngineS
         kv_cache_dtype=kv or "auto",
         enforce_eager=bool(eager),
         tensor_parallel_size=int(tp or 1),
+        devices=devices,
         extra_args=extra_args,
         endpoint=(endpoint or "").strip(),
         api_key=key or "",

@@ -52,11 +52,19 @@ MODEL_NOT_FOUND = (
             ["tiny/bf16", "auto", "auto", 0.25, 512, "auto", True, 1, "", "file:///etc/passwd"],
             "B: endpoint 'file:///etc/passwd' must start with http:// or https://",
         ),
+        (
+            ["tiny/bf16", "auto", "auto", 0.25, 512, "auto", True, 1, "", "", "", "1"],
+            "B: devices=1: the CPU build has no GPUs; remove devices",
+        ),
+        (
+            ["tiny/bf16", "auto", "auto", 0.25, 512, "auto", True, 1, "", "", "", "the fast one"],
+            "devices='the fast one': give GPU indices such as devices=0 or devices=0,1",
+        ),
     ],
 )
 def test_engine_form_refused_before_launch(idle: tuple[str, Arena], form: list[Any], message: str) -> None:
     url, arena = idle
-    defaults = ["tiny/bf16", "auto", "auto", 0.25, 512, "auto", True, 1, "", "", ""]
+    defaults = ["tiny/bf16", "auto", "auto", 0.25, 512, "auto", True, 1, "", "", "", ""]
     try:
         card = Client(url, verbose=False).predict(*form, *defaults[len(form) :], api_name="/start_b")
         assert f"✕ **Not started:** {message}" in card
@@ -97,7 +105,7 @@ def test_endpoint_that_never_answers(tmp_path: Path) -> None:
 
 @pytest.mark.engine
 def test_over_committed_memory_refused_next_to_a_running_engine(open_app: str, arena: Arena) -> None:
-    form = ["tiny/bf16", "auto", "auto", 0.9, 512, "auto", True, 1, "", "", ""]
+    form = ["tiny/bf16", "auto", "auto", 0.9, 512, "auto", True, 1, "", "", "", ""]
     card = Client(open_app, verbose=False).predict(*form, api_name="/start_b")
     assert "✕ **Not started:** the two engines share one device: gpu_memory_utilization 0.25 + 0.9 = 1.15" in card
     assert arena.status("B").state == "ready", "B was left running"

@@ -55,7 +55,7 @@ def test_bad_input_is_explained_not_crashed(client: Client) -> None:
 
 
 def test_unsupported_method_is_refused_before_launch(client: Client, arena: Arena) -> None:
-    form = ["tiny/bf16", "fp8", "auto", 0.25, 512, "auto", True, 1, "", "", ""]
+    form = ["tiny/bf16", "fp8", "auto", 0.25, 512, "auto", True, 1, "", "", "", ""]
     card = client.predict(*form, api_name="/start_b")
     assert "Not started" in card and "CPU" in card
     assert arena.status("B").state == "ready", "the running engine was left alone"
