@@ -1,6 +1,7 @@
-"""Write Llama-2-7B-shaped configs (fp16 and AWQ 4-bit) for `--load-format dummy` runs: real
-kernels and real memory with random weights, no download.
-Usage: python bench/make_dummy_llama.py DIR [TOKENIZER_DIR]   (tokenizer default: the tiny model's)"""
+"""Write Llama-2-shaped configs (fp16 and AWQ 4-bit) for `--load-format dummy` runs: real kernels and
+real memory with random weights, no download.
+Usage: python bench/make_dummy_llama.py DIR [TOKENIZER_DIR] [--shape 7b|13b|70b]
+(tokenizer default: the tiny model's; shape default 7b)"""
 
 from __future__ import annotations
 
@@ -28,19 +29,44 @@ LLAMA2_7B = {
     "eos_token_id": 2,
     "hidden_act": "silu",
 }
+SHAPES = {
+    "7b": LLAMA2_7B,
+    "13b": {
+        **LLAMA2_7B,
+        "hidden_size": 5120,
+        "intermediate_size": 13824,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 40,
+    },
+    "70b": {
+        **LLAMA2_7B,
+        "hidden_size": 8192,
+        "intermediate_size": 28672,
+        "num_hidden_layers": 80,
+        "num_attention_heads": 64,
+        "num_key_value_heads": 8,
+    },
+}
 AWQ = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}
 
 
-def main(out: Path, tokenizer: Path = TINY) -> None:
+def main(out: Path, tokenizer: Path = TINY, shape: str = "7b") -> None:
     """Write out/fp16 and out/awq, each with the tiny model's tokenizer."""
     for name, extra in (("fp16", {}), ("awq", {"quantization_config": AWQ})):
         d = out / name
         d.mkdir(parents=True, exist_ok=True)
-        (d / "config.json").write_text(json.dumps({**LLAMA2_7B, **extra}, indent=2))
+        (d / "config.json").write_text(json.dumps({**SHAPES[shape], **extra}, indent=2))
         for f in tokenizer.iterdir():
             if f.name.startswith(("tokenizer", "special_tokens")):
                 shutil.copy(f, d / f.name)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), *(Path(a) for a in sys.argv[2:3]))
+    args = sys.argv[1:]
+    size = "7b"
+    if "--shape" in args:
+        i = args.index("--shape")
+        size = args[i + 1]
+        del args[i : i + 2]
+    main(Path(args[0]), *(Path(a) for a in args[1:2]), shape=size)
