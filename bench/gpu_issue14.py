@@ -1,8 +1,8 @@
 """Issue 14 on a lent host with two GPUs: Llama-2-70B shapes with dummy weights, A = fp16 with tensor
-parallelism over GPUs 0,1 (util 0.6), B = AWQ 4-bit on GPU 1 (util 0.35), through the playground's
-own core (`Arena`, as app.py and the CLI use it). Records weights per GPU from vLLM's log, NVML memory
-per engine per GPU, KV tokens, TTFT and decode for each, start times, the planner's prediction, and
-memory back to baseline after stop.
+parallelism over GPUs 0,1 (util 0.55; 0.6 + 0.35 on GPU 1 ran out of memory, docs/gpu.md), B = AWQ
+4-bit on GPU 1 (util 0.35), through the playground's own core (`Arena`, as app.py and the CLI use
+it). Records weights per GPU from vLLM's log, NVML memory per engine per GPU, KV tokens, TTFT and
+decode for each, start times, the planner's prediction, and memory back to baseline after stop.
 
 Usage (after bench/make_dummy_llama.py /tmp/l70 assets/tiny/bf16 --shape 70b):
     python3 bench/gpu_issue14.py OUT.json"""
@@ -25,7 +25,7 @@ from playground.measure.planner import PRESETS, plan_gpus, resolve_gpu
 from playground.measure.specs import parse_spec
 
 COMMON = "max_model_len=4096,enforce_eager=true,extra_args=--load-format dummy"
-A = f"/tmp/l70/fp16,label=70B fp16 (TP 2),devices=0,1,util=0.6,{COMMON}"
+A = f"/tmp/l70/fp16,label=70B fp16 (TP 2),devices=0,1,util=0.55,{COMMON}"
 B = f"/tmp/l70/awq,label=70B AWQ,quantization=awq_marlin,devices=1,util=0.35,{COMMON}"
 PARAMS = GenerationParams(max_tokens=64, temperature=0.0, chat=False, ignore_eos=True)
 
@@ -106,8 +106,8 @@ def main(out: Path) -> None:
         shape = ModelShape.from_config(PRESETS["meta-llama/Llama-2-70b-hf"])
         gpu, _ = resolve_gpu("H200")
         result["planner"] = {
-            "fp16_util_0.6_2gpus": [
-                asdict(r) for r in plan_gpus(shape, gpu, max_gpus=2, utilization=0.6) if r.method == "bf16"
+            "fp16_util_0.55_2gpus": [
+                asdict(r) for r in plan_gpus(shape, gpu, max_gpus=2, utilization=0.55) if r.method == "bf16"
             ],
             "awq_util_0.35_1gpu": [
                 asdict(r) for r in plan_gpus(shape, gpu, max_gpus=1, utilization=0.35) if r.method == "awq-4bit"
