@@ -3,8 +3,10 @@
 Against tests/token_server.py (a real local HTTP server streaming vLLM-style SSE, one event per
 token per engine step), the same level is run by
   old = the threaded generator the sweep used before issue 13: one thread per stream, each
-        streaming with playground.client.stream_generation (sync httpx, JSON parsed per chunk);
-  new = playground.stream_async.run_streams: one asyncio loop, reads stamped on arrival, parsed after,
+        streaming with playground.engines.client.stream_generation (sync httpx, JSON parsed per chunk);
+  new = the sweep's level driver now (playground.arena.loadgen._run_level over
+        playground.engines.stream_async: one asyncio loop, reads stamped on arrival, parsed after),
+both with the level's /metrics poller running as in a sweep (the server's /metrics is ~50 KB, like vLLM's),
 alternating old, new, old, new ... and prints per scenario the medians and the ratios new / old:
   tokens/s taken in, CPU time of this process per chunk (µs), and how late each token's
   timestamp is against the server's own send time (lag p50 / p99; same CLOCK_MONOTONIC).
@@ -32,17 +34,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playground.client import StreamOutcome, stream_generation  # noqa: E402
-from playground.generation import GenerationParams  # noqa: E402
-from playground.metrics import percentile  # noqa: E402
-from playground.stream_async import run_streams  # noqa: E402
+from playground.arena import loadgen  # noqa: E402
+from playground.engines.client import StreamOutcome, stream_generation  # noqa: E402
+from playground.measure.generation import GenerationParams  # noqa: E402
+from playground.measure.metrics import percentile  # noqa: E402
 from tests.token_server import running  # noqa: E402
 
 Generator = Callable[[str, Sequence[str], GenerationParams, int], list[StreamOutcome]]
 
 
 def threaded(base_url: str, prompts: Sequence[str], params: GenerationParams, concurrency: int) -> list[StreamOutcome]:
-    """The pre-issue-13 sweep level: `concurrency` threads pull prompts and stream each with the sync client."""
+    """The pre-issue-13 sweep level: `concurrency` threads pull prompts and stream each with the sync
+    client, while the level's /metrics poller runs (as it did)."""
     pending = list(reversed(prompts))
     outcomes: list[StreamOutcome] = []
     lock = threading.Lock()
@@ -58,18 +61,25 @@ def threaded(base_url: str, prompts: Sequence[str], params: GenerationParams, co
                 outcomes.append(outcome)
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    with loadgen._PeakPoller(_target(base_url)):
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
     return outcomes
 
 
 def asynchronous(
     base_url: str, prompts: Sequence[str], params: GenerationParams, concurrency: int
 ) -> list[StreamOutcome]:
-    """The new generator."""
-    return run_streams(base_url, "", "m", prompts, params, concurrency)
+    """The sweep's level driver as it is now (playground.arena.loadgen: one asyncio loop, poller on)."""
+    progress = loadgen._Progress(None, len(prompts))
+    _, outcomes, _ = loadgen._run_level(_target(base_url), prompts, concurrency, params, progress, threading.Event())
+    return outcomes
+
+
+def _target(base_url: str) -> loadgen.SweepTarget:
+    return loadgen.SweepTarget("A", "A: token server", base_url, "", "m")
 
 
 def check(outcomes: Sequence[StreamOutcome], requests: int, tokens: int) -> list[float]:

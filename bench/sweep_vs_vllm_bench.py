@@ -39,8 +39,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playground.prometheus import parse_samples  # noqa: E402
-from playground.sweep import SweepSettings, parse_levels  # noqa: E402
+from playground.measure.prometheus import parse_samples  # noqa: E402
+from playground.measure.sweep import SweepSettings, parse_levels  # noqa: E402
 
 TTFT_SHARE, TTFT_FLOOR_MS, TTFT_SMALL_MS, THROUGHPUT_SHARE = 0.10, 5.0, 50.0, 0.03
 # A module run in place of the `vllm` command where that crashes (the CPU build is installed as
@@ -162,7 +162,7 @@ class Recorder:
 
 def run_sweep_level(target: Any, level: int, settings: SweepSettings) -> dict[str, Any]:
     """The playground's own sweep (the Throughput tab's core) at one level."""
-    from playground import loadgen
+    from playground.arena import loadgen
 
     one = SweepSettings((level,), 0, settings.input_tokens, settings.output_tokens)
     result = loadgen.run_sweep([target], one)
@@ -317,11 +317,10 @@ def main() -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     settings = SweepSettings(parse_levels(args.levels), 0, args.input_tokens, args.output_tokens)
-    from playground import loadgen
-    from playground.arena import Arena
-    from playground.defaults import data_dir, neutral_spec
-    from playground.monitor import device_info
-    from playground.specs import parse_spec
+    from playground.arena import Arena, loadgen
+    from playground.arena.defaults import data_dir, neutral_spec
+    from playground.engines.monitor import device_info
+    from playground.measure.specs import parse_spec
 
     device = device_info()
     arena = None

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from playground.client import StreamOutcome
-from playground.generation import GenerationParams
-from playground.stream_async import RawAnswer, parse_answer, run_streams
+from playground.engines.client import StreamOutcome
+from playground.engines.stream_async import RawAnswer, parse_answer, run_streams
+from playground.measure.generation import GenerationParams
 from tests.token_server import count_tokens, running
 
 PARAMS = GenerationParams(max_tokens=64, temperature=0.0, chat=False, ignore_eos=True)

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from playground.client import TIMEOUT, GenerationError, StreamOutcome, request_body
-from playground.generation import GenerationParams
-from playground.metrics import TokenChunk
+from playground.engines.client import TIMEOUT, GenerationError, StreamOutcome, apply_event, refusal, request_body
+from playground.measure.generation import GenerationParams
 
 TICK_S = 0.1  # how often the loop reports progress and looks at the stop flag
 Reads = list[tuple[float, bytes]]  # (arrival time, body bytes of that read)
@@ -340,7 +339,7 @@ def parse_answer(answer: RawAnswer) -> StreamOutcome:
     outcome = StreamOutcome(sent_at=answer.sent_at, finished_at=answer.finished_at, error=answer.error)
     body = b"".join(data for _, data in answer.reads)
     if answer.status and answer.status != 200:
-        outcome.error = _refusal(answer.status, body)
+        outcome.error = refusal(answer.status, body)
         return outcome
     seen = 0
     try:
@@ -353,33 +352,3 @@ def parse_answer(answer: RawAnswer) -> StreamOutcome:
     except ValueError as exc:
         outcome.error = outcome.error or f"streaming failed: {type(exc).__name__}: {exc}"
     return outcome
-
-
-def apply_event(outcome: StreamOutcome, event: dict[str, Any], now: float, seen: int) -> int:
-    """Add one streamed event to `outcome`; returns the tokens seen so far. Exact token counts come
-    from `continuous_usage_stats` (vLLM can put several tokens in one event under load)."""
-    if "error" in event:
-        raise GenerationError(f"the engine reported an error: {event['error']}")
-    usage = event.get("usage") or {}
-    if usage:
-        outcome.prompt_tokens = usage.get("prompt_tokens", outcome.prompt_tokens)
-        outcome.output_tokens = usage.get("completion_tokens", outcome.output_tokens)
-    for choice in event.get("choices") or []:
-        text = str(choice.get("text") or (choice.get("delta") or {}).get("content") or "")
-        total = outcome.output_tokens if outcome.output_tokens is not None else seen + 1
-        new_tokens = max(total - seen, 0) if usage else 1
-        if text or new_tokens:
-            outcome.chunks.append(TokenChunk(now, text, new_tokens))
-            seen += new_tokens
-        outcome.finish_reason = choice.get("finish_reason") or outcome.finish_reason
-    return seen
-
-
-def _refusal(status: int, body: bytes) -> str:
-    try:
-        payload = json.loads(body)
-        err = payload.get("error", payload)
-        msg = err.get("message") if isinstance(err, dict) else str(err)
-    except (ValueError, AttributeError):
-        msg = body[:300].decode("utf-8", "replace")
-    return f"the engine refused the request (HTTP {status}): {msg}"
