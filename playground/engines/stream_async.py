@@ -3,10 +3,11 @@
 Each read from a socket is stamped with time.perf_counter() the moment it arrives and kept as
 bytes; nothing else happens per token while the streams run (no JSON, no objects, no locks). The
 SSE events are split and parsed after the streams end, each event timed by the read that
-completed it. HTTP/1.1 is spoken directly over asyncio's transports: in bench/generator_ceiling.py
-httpx's async client took in 2,400-2,900 of 10,240 offered tokens/s at concurrency 256 on a
-2-core machine and aiohttp ~9,200, where this took ~9,600 with a tenth of aiohttp's p99 lag
-(docs/performance.md, "The load generator's own ceiling").
+completed it. HTTP/1.1 is spoken directly over asyncio's transports because that measured best:
+offered 10,240 tokens/s over 256 streams on a 2-core machine (bench/stream_clients.py), this took
+in 9,330 with a token lag of 2.4 ms p50 / 15 ms p99, aiohttp 8,889 (8 / 82 ms), a thread per
+stream with sync httpx 7,289 (5 / 132 ms) and httpx's async client 2,020 (148 / 1,863 ms);
+docs/performance.md, "The load generator's own ceiling".
 """
 
 from __future__ import annotations
