@@ -222,8 +222,8 @@ def _run_level(
     """`concurrency` streams at once until every prompt is answered; the level's figures.
 
     The streams run in one asyncio loop in this (the caller's) thread, which also reports progress
-    (engines/stream_async.py): a thread per stream parsing every chunk under the GIL took in 30 %
-    fewer tokens than offered at an H200's rate and stamped them tens of ms late (docs/performance.md).
+    (engines/stream_async.py): a thread per stream parsing every chunk under the GIL took in 35 %
+    fewer tokens at an H200's rate and stamped them 14 ms late at the median (docs/performance.md).
     """
     reported = [0]
 
