@@ -29,7 +29,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playground.engines.stream_async import RawAnswer, sse_events, stream_all  # noqa: E402
+from playground.engines.http1 import RawAnswer  # noqa: E402
+from playground.engines.stream_async import sse_events, stream_all  # noqa: E402
 from playground.measure.generation import GenerationParams  # noqa: E402
 from playground.measure.metrics import percentile  # noqa: E402
 from tests.token_server import running  # noqa: E402

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from playground.engines.client import StreamOutcome
-from playground.engines.stream_async import RawAnswer, parse_answer, run_streams
+from playground.engines.http1 import RawAnswer
+from playground.engines.stream_async import parse_answer, run_streams
 from playground.measure.generation import GenerationParams
 from tests.token_server import count_tokens, running
 
