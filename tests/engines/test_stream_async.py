@@ -101,3 +101,37 @@ def test_stop_closes_the_open_streams_and_a_failing_progress_callback_stops_all(
 
         with pytest.raises(RuntimeError, match="the progress bar went away"):
             run_streams(url, "", "m", ["a b"] * 4, slow, concurrency=4, on_tick=fail)
+
+
+def feed(response: bytes, sizes: list[int]) -> RawAnswer:
+    """Run `response` through a real Connection cut into reads of the given sizes (as TCP may cut it)."""
+    import asyncio
+
+    from playground.engines.http1 import Connection
+
+    loop = asyncio.new_event_loop()
+    try:
+        conn, answer = Connection(), RawAnswer(sent_at=0.0)
+        conn.expect(answer, loop.create_future())
+        pos = 0
+        for size in sizes:
+            conn.data_received(response[pos : pos + size])
+            pos += size
+        assert conn.done is not None and conn.done.done() == (pos == len(response))
+        return answer
+    finally:
+        loop.close()
+
+
+def test_framing_survives_any_cut_of_the_bytes() -> None:
+    events = [b'data: {"choices":[{"text":"a"}]}\n\n', b"data: [DONE]\n\n"]
+    chunked = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    whole = head + chunked
+    for sizes in ([len(whole)], [1] * len(whole), [len(head) - 3, 5, 2, 40, len(whole) - len(head) - 44]):
+        answer = feed(whole, sizes)
+        assert answer.status == 200 and b"".join(d for _, d in answer.reads) == b"".join(events)
+    refused = b'{"error":{"message":"too long"}}'
+    plain = b"HTTP/1.1 400 Bad Request\r\ncontent-length: %d\r\n\r\n%s" % (len(refused), refused)
+    answer = feed(plain, [10, 60, len(plain) - 70])
+    assert parse_answer(answer).error == "the engine refused the request (HTTP 400): too long"
