@@ -7,7 +7,7 @@
 #   bash bench/gpu_issue13.sh awq       # the same for the AWQ 4-bit engine
 #   bash bench/gpu_issue13.sh ceiling   # bench/generator_ceiling.py on this host's CPU (no GPU, ~1 min)
 # Env: LEVELS (default 1,8,32,64,128,256), IN_TOKENS / OUT_TOKENS (128), CHECK_TIMEOUT (s for the
-# whole comparison, default 480), UTIL (0.4).
+# whole comparison, default 480), UTIL (0.4), SPEC (another engine spec, for a dry run elsewhere).
 # Everything lands in $OUT/issue13-<what>.tgz (comparison.json, the table, vllm bench's result
 # files and logs, /metrics snapshots and samples, the engine log) plus the table and a summary beside it.
 set -euo pipefail
@@ -52,15 +52,17 @@ esac
 
 [ -f /tmp/l7b/fp16/config.json ] || python3 bench/make_dummy_llama.py /tmp/l7b assets/tiny/bf16
 spec="/tmp/l7b/$what,quantization=auto,enforce_eager=false,util=${UTIL:-0.4},max_model_len=4096,extra_args=--load-format dummy"
+tok=(--tokenizer "/tmp/l7b/$what")
+if [ -n "${SPEC:-}" ]; then spec=$SPEC; tok=(); fi  # a dry run elsewhere, e.g. SPEC=tiny/bf16 on the CPU
 # The engine starts inside the script (the playground's own way); SIGTERM at the budget makes it
 # stop the engine and keep the levels measured so far in comparison.json.
 rc=0
 timeout -s TERM -k 30 "$budget" python3 bench/sweep_vs_vllm_bench.py --spec "$spec" \
   --levels "${LEVELS:-1,8,32,64,128,256}" --input-tokens "${IN_TOKENS:-128}" --output-tokens "${OUT_TOKENS:-128}" \
-  --tokenizer "/tmp/l7b/$what" --out "$R/run" > "$R/table.md" 2> "$R/run.err" || rc=$?
+  "${tok[@]}" --out "$R/run" > "$R/table.md" 2> "$R/run.err" || rc=$?
 echo "comparison exit $rc after $((SECONDS - t0)) s" | tee -a "$R/exit.txt"
 cat "$R/table.md"; tail -n 12 "$R/run.err"
-python3 - "$R/run/comparison.json" <<'PY' | tee "$R/summary.txt" || true
+[ -f "$R/run/comparison.json" ] && python3 - "$R/run/comparison.json" <<'PY' | tee "$R/summary.txt" || true
 import json, sys
 r = json.load(open(sys.argv[1]))
 for lv in r["levels"]:
