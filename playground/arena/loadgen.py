@@ -25,8 +25,8 @@ from playground.measure.sweep import (
     fixed_length_prompt,
 )
 
-POLL_S = 0.25  # /metrics and memory up to four times a second while a level runs
-POLL_PAUSE_FACTOR = 4  # ...and a pause of at least 4x the last read's duration after it
+POLL_S = 0.5  # /metrics and memory up to twice a second while a level runs
+POLL_PAUSE_FACTOR = 20  # ...and a pause of at least 20x the last read's duration after it
 Progress = Callable[[float, str], None]
 _BUSY: set[int] = set()
 _BUSY_LOCK = threading.Lock()
@@ -61,6 +61,7 @@ class SweepTarget:
     model: str = ""
     pids: Callable[[], list[int]] | None = None  # None for an attached endpoint: memory unknown
     not_ready: str = ""
+    poll: bool = True  # False: nothing reads the engine's /metrics or memory while a level runs (no peaks)
 
 
 def target(slot: Slot, status: EngineStatus) -> SweepTarget:
@@ -100,23 +101,34 @@ class _PeakPoller:
         self.memory_peak_mb: float | None = None
         self.error = ""
         self._stop = threading.Event()
+        self._last_read_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"sweep-poll-{t.slot}", daemon=True)
 
     def __enter__(self) -> _PeakPoller:
+        if not self.target.poll:
+            return self
+        # The first read before any request is sent: the API server renders /metrics in the process
+        # that streams the answers, and a read at the level's start delayed its first wave's TTFT.
+        self._last_read_s = self._timed_sample()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.sample()
-            # /metrics is rendered by the engine's API server, the process that streams the answers:
-            # on a slow CPU one read took 0.2-2.5 s, so poll no more than a fifth of the time.
-            self._stop.wait(max(POLL_S, POLL_PAUSE_FACTOR * (time.monotonic() - started)))
+        # /metrics is rendered by the engine's API server, the process that streams the answers: on a
+        # slow CPU one read took 0.2-2.5 s, so it is read at most a twentieth of the time (it was a
+        # fifth; the sweep's TTFT then rose with the poller on, docs/NOTES.md).
+        while not self._stop.wait(max(POLL_S, POLL_PAUSE_FACTOR * self._last_read_s)):
+            self._last_read_s = self._timed_sample()
+
+    def _timed_sample(self) -> float:
+        started = time.monotonic()
+        self.sample()
+        return time.monotonic() - started
 
     def sample(self) -> None:
         t = self.target
