@@ -7,7 +7,8 @@
 #   bash bench/gpu_issue13.sh awq       # the same for the AWQ 4-bit engine
 #   bash bench/gpu_issue13.sh ceiling   # bench/generator_ceiling.py on this host's CPU (no GPU, ~1 min)
 # Env: LEVELS (default 1,8,32,64,128,256), IN_TOKENS / OUT_TOKENS (128), CHECK_TIMEOUT (s for the
-# whole comparison, default 480), UTIL (0.4), SPEC (another engine spec, for a dry run elsewhere).
+# whole comparison, default 480), UTIL (0.4), SPEC (another engine spec, for a dry run elsewhere),
+# NO_POLLER=1 (a third run per level: the sweep with its /metrics poller off; ~+20 % time).
 # Everything lands in $OUT/issue13-<what>.tgz (comparison.json, the table, vllm bench's result
 # files and logs, /metrics snapshots and samples, the engine log) plus the table and a summary beside it.
 set -euo pipefail
@@ -59,17 +60,19 @@ if [ -n "${SPEC:-}" ]; then spec=$SPEC; tok=(); fi  # a dry run elsewhere, e.g. 
 rc=0
 timeout -s TERM -k 30 "$budget" python3 bench/sweep_vs_vllm_bench.py --spec "$spec" \
   --levels "${LEVELS:-1,8,32,64,128,256}" --input-tokens "${IN_TOKENS:-128}" --output-tokens "${OUT_TOKENS:-128}" \
-  "${tok[@]}" --out "$R/run" > "$R/table.md" 2> "$R/run.err" || rc=$?
+  "${tok[@]}" ${NO_POLLER:+--also-without-poller} --out "$R/run" > "$R/table.md" 2> "$R/run.err" || rc=$?
 echo "comparison exit $rc after $((SECONDS - t0)) s" | tee -a "$R/exit.txt"
 cat "$R/table.md"; tail -n 12 "$R/run.err"
 [ -f "$R/run/comparison.json" ] && python3 - "$R/run/comparison.json" <<'PY' | tee "$R/summary.txt" || true
 import json, sys
 r = json.load(open(sys.argv[1]))
 for lv in r["levels"]:
-    for who in ("sweep", "bench"):
-        e = lv.get(f"{who}_engine", {})
+    for who in ("sweep", "bench", "sweep_nopoll"):
+        if f"{who}_engine" not in lv:
+            continue
+        e = lv[f"{who}_engine"]
         eng, pk = e.get("engine", {}), e.get("peaks", {})
-        print(f"c{lv['concurrency']:>4} {who:5}: running max {pk.get('running')} waiting max {pk.get('waiting')} "
+        print(f"c{lv['concurrency']:>4} {who:12}: running max {pk.get('running')} waiting max {pk.get('waiting')} "
               f"KV peak {pk.get('kv')} | vLLM: TTFT mean {eng.get('server_ttft_mean_ms')} ms, ITL mean "
               f"{eng.get('server_itl_mean_ms')} ms, tokens/step {eng.get('tokens_per_step_mean')}, "
               f"preemptions {eng.get('preemptions')}, prefix hits {eng.get('prefix_cache_hits')}")

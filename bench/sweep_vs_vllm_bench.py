@@ -160,10 +160,14 @@ class Recorder:
         self.proc.wait()
 
 
-def run_sweep_level(target: Any, level: int, settings: SweepSettings) -> dict[str, Any]:
-    """The playground's own sweep (the Throughput tab's core) at one level."""
+def run_sweep_level(target: Any, level: int, settings: SweepSettings, poll: bool = True) -> dict[str, Any]:
+    """The playground's own sweep (the Throughput tab's core) at one level; `poll=False` without its
+    /metrics and memory poller (which the API server answers while it streams)."""
+    from dataclasses import replace
+
     from playground.arena import loadgen
 
+    target = replace(target, poll=poll)
     one = SweepSettings((level,), 0, settings.input_tokens, settings.output_tokens)
     result = loadgen.run_sweep([target], one)
     engine = result.engines[0]
@@ -275,10 +279,13 @@ def agreement(sweep: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(levels: list[dict[str, Any]]) -> str:
+    nopoll = any("sweep_nopoll" in lv for lv in levels)
     head = (
         "| concurrency | sweep tok/s | vllm bench tok/s | ratio | sweep TTFT p50 / p95 ms | bench TTFT p50 / p95 ms "
-        "| sweep ITL p50 ms | bench ITL p50 ms | agree |\n|---|---|---|---|---|---|---|---|---|"
+        "| sweep ITL p50 ms | bench ITL p50 ms | agree |"
+        + (" sweep, poller off: tok/s, TTFT p50 ms |" if nopoll else "")
     )
+    head += "\n" + "|---" * (10 if nopoll else 9) + "|"
 
     def f(v: Any, d: int = 1) -> str:
         return "–" if v is None else f"{v:,.{d}f}"
@@ -286,13 +293,17 @@ def table(levels: list[dict[str, Any]]) -> str:
     rows = []
     for lv in levels:
         s, b, a = lv["sweep"], lv["bench"], lv["agreement"]
-        ok = "yes" if a["throughput_ok"] and a["ttft_ok"] else ("tok/s" if a["ttft_ok"] else "TTFT") + " off"
-        rows.append(
+        off = [name for name, ok in (("tok/s", a["throughput_ok"]), ("TTFT", a["ttft_ok"])) if not ok]
+        row = (
             f"| {lv['concurrency']} | {f(s.get('output_tok_s'), 0)} | {f(b.get('output_tok_s'), 0)} | "
             f"{f(a['ratio'], 3)} | {f(s.get('ttft_p50_ms'))} / {f(s.get('ttft_p95_ms'))} | "
             f"{f(b.get('ttft_p50_ms'))} / {f(b.get('ttft_p95_ms'))} | {f(s.get('itl_p50_ms'), 2)} | "
-            f"{f(b.get('itl_p50_ms'), 2)} | {ok} |"
+            f"{f(b.get('itl_p50_ms'), 2)} | {'yes' if not off else ' and '.join(off) + ' off'} |"
         )
+        if nopoll:
+            n = lv.get("sweep_nopoll", {})
+            row += f" {f(n.get('output_tok_s'), 0)}, {f(n.get('ttft_p50_ms'))} |"
+        rows.append(row)
     return head + "\n" + "\n".join(rows)
 
 
@@ -308,6 +319,9 @@ def main() -> int:
     parser.add_argument("--output-tokens", type=int, default=128)
     parser.add_argument("--out", default="data/vs-vllm-bench")
     parser.add_argument("--bench-timeout", type=float, default=240.0, help="seconds per vllm bench run")
+    parser.add_argument(
+        "--also-without-poller", action="store_true", help="a third run per level: the sweep with its poller off"
+    )
     parser.add_argument("--record-metrics", nargs=2, metavar=("URL", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record_metrics:
@@ -318,7 +332,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     settings = SweepSettings(parse_levels(args.levels), 0, args.input_tokens, args.output_tokens)
     from playground.arena import Arena, loadgen
-    from playground.arena.defaults import data_dir, neutral_spec
+    from playground.arena.defaults import neutral_spec, use_storage
     from playground.engines.monitor import device_info
     from playground.measure.specs import parse_spec
 
@@ -327,7 +341,7 @@ def main() -> int:
     if args.spec:
         arena = Arena(
             (parse_spec(args.spec, base=neutral_spec(device)),) * 2,
-            data_dir=data_dir(),
+            data_dir=use_storage().data,
             device=device,
             sample_interval_s=0.5,
         )
@@ -364,10 +378,15 @@ def main() -> int:
             seed = int(time.time()) % 100_000 * 10 + i  # a new prompt set per level: no prefix-cache hits
             cmd = bench_command(base_url, model, tokenizer, level, settings, out, seed)
             runs: dict[str, Any] = {}
-            order = ("sweep", "bench") if i % 2 == 0 else ("bench", "sweep")
+            order: tuple[str, ...] = ("sweep", "bench") if i % 2 == 0 else ("bench", "sweep")
+            order += ("sweep_nopoll",) if args.also_without_poller else ()
             for who in order:
                 print(f"concurrency {level}: {who}", file=sys.stderr, flush=True)
-                if who == "sweep":
+                if who == "sweep_nopoll":
+                    runs[who], runs[f"{who}_engine"] = recorder.around(
+                        f"c{level}-{who}", lambda lv=level: run_sweep_level(target, lv, settings, poll=False)
+                    )
+                elif who == "sweep":
                     runs["sweep"], runs["sweep_engine"] = recorder.around(
                         f"c{level}-sweep", lambda lv=level: run_sweep_level(target, lv, settings)
                     )
