@@ -10,7 +10,7 @@ import sys
 import time
 
 from playground.arena.core import Arena
-from playground.arena.defaults import data_dir, default_pair
+from playground.arena.defaults import default_pair, use_storage
 from playground.engines.monitor import device_info
 from playground.measure.generation import GenerationParams
 from playground.measure.metrics import median
@@ -21,7 +21,7 @@ PROMPTS = ["The default value is", "This module provides", "Return the", "The fu
 def main(n: int = 8, max_tokens: int = 64) -> dict[str, object]:
     """Start the default pair, run n fair compares, report medians per engine."""
     device = device_info()
-    arena = Arena(default_pair(device), data_dir=data_dir(), device=device)
+    arena = Arena(default_pair(device), data_dir=use_storage().data, device=device)
     out: dict[str, object] = {"device": device.name, "runs": n, "max_tokens": max_tokens, "engines": {}}
     try:
         for name in ("A", "B"):

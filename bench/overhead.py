@@ -20,7 +20,7 @@ from pathlib import Path
 from openai import OpenAI
 
 from playground.arena.core import Arena
-from playground.arena.defaults import TINY_BF16, data_dir, neutral_spec
+from playground.arena.defaults import TINY_BF16, neutral_spec, use_storage
 from playground.engines.client import stream_generation
 from playground.engines.monitor import device_info
 from playground.measure.generation import GenerationParams
@@ -74,7 +74,7 @@ def main(rounds: int = 20, max_tokens: int = 64, spec_text: str = "") -> dict[st
     """Start one engine (tiny bf16 unless SPEC), alternate the two paths, then sampler on/off."""
     device = device_info()
     spec = parse_spec(spec_text, base=neutral_spec(device)) if spec_text else TINY_BF16
-    arena = Arena((spec, spec), data_dir=data_dir(), device=device)
+    arena = Arena((spec, spec), data_dir=use_storage().data, device=device)
     arena.sampler.interval_s = 1.0
     try:
         arena.start("A")

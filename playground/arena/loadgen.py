@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from playground.arena.slot import Slot
 from playground.engines import monitor
 from playground.engines.client import GenerationError, StreamOutcome, fetch_metrics, stream_generation, tokenize
+from playground.engines.stream_async import run_streams
 from playground.measure.generation import GenerationParams
 from playground.measure.records import EngineStatus
 from playground.measure.sweep import (
@@ -24,9 +25,8 @@ from playground.measure.sweep import (
     fixed_length_prompt,
 )
 
-POLL_S = 0.25  # /metrics and memory up to four times a second while a level runs
-POLL_PAUSE_FACTOR = 4  # ...and a pause of at least 4x the last read's duration after it
-WAIT_S = 0.1  # how often the coordinating thread reports progress
+POLL_S = 0.5  # /metrics and memory up to twice a second while a level runs
+POLL_PAUSE_FACTOR = 20  # ...and a pause of at least 20x the last read's duration after it
 Progress = Callable[[float, str], None]
 _BUSY: set[int] = set()
 _BUSY_LOCK = threading.Lock()
@@ -61,6 +61,7 @@ class SweepTarget:
     model: str = ""
     pids: Callable[[], list[int]] | None = None  # None for an attached endpoint: memory unknown
     not_ready: str = ""
+    poll: bool = True  # False: nothing reads the engine's /metrics or memory while a level runs (no peaks)
 
 
 def target(slot: Slot, status: EngineStatus) -> SweepTarget:
@@ -100,23 +101,34 @@ class _PeakPoller:
         self.memory_peak_mb: float | None = None
         self.error = ""
         self._stop = threading.Event()
+        self._last_read_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"sweep-poll-{t.slot}", daemon=True)
 
     def __enter__(self) -> _PeakPoller:
+        if not self.target.poll:
+            return self
+        # The first read before any request is sent: the API server renders /metrics in the process
+        # that streams the answers, and a read at the level's start delayed its first wave's TTFT.
+        self._last_read_s = self._timed_sample()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.sample()
-            # /metrics is rendered by the engine's API server, the process that streams the answers:
-            # on a slow CPU one read took 0.2-2.5 s, so poll no more than a fifth of the time.
-            self._stop.wait(max(POLL_S, POLL_PAUSE_FACTOR * (time.monotonic() - started)))
+        # /metrics is rendered by the engine's API server, the process that streams the answers: on a
+        # slow CPU one read took 0.2-2.5 s, so it is read at most a twentieth of the time (it was a
+        # fifth; the sweep's TTFT then rose with the poller on, docs/NOTES.md).
+        while not self._stop.wait(max(POLL_S, POLL_PAUSE_FACTOR * self._last_read_s)):
+            self._last_read_s = self._timed_sample()
+
+    def _timed_sample(self) -> float:
+        started = time.monotonic()
+        self.sample()
+        return time.monotonic() - started
 
     def sample(self) -> None:
         t = self.target
@@ -219,38 +231,22 @@ def _run_level(
     progress: _Progress,
     cancel: threading.Event,
 ) -> tuple[SweepLevel, list[StreamOutcome], str]:
-    """`concurrency` workers pull from the level's prompts until none is left; the level's figures."""
-    pending = list(reversed(prompts))
-    outcomes: list[StreamOutcome] = []
-    lock = threading.Lock()
-    left = threading.Event()  # this thread left early (on_progress raised): the workers stop too
+    """`concurrency` streams at once until every prompt is answered; the level's figures.
 
-    def stopped() -> bool:
-        return cancel.is_set() or left.is_set()
+    The streams run in one asyncio loop in this (the caller's) thread, which also reports progress
+    (engines/stream_async.py): a thread per stream parsing every chunk under the GIL took in 35 %
+    fewer tokens at an H200's rate and stamped them 14 ms late at the median (docs/performance.md).
+    """
+    reported = [0]
 
-    def worker() -> None:
-        while not stopped():
-            with lock:
-                if not pending:
-                    return
-                prompt = pending.pop()
-            outcome = stream_generation(t.base_url, t.api_key, t.model, prompt, params, should_stop=stopped)
-            with lock:
-                outcomes.append(outcome)
+    def tick(answered: int) -> None:
+        if answered != reported[0]:
+            reported[0] = answered
+            progress.report(answered)
 
-    threads = [threading.Thread(target=worker, name=f"sweep-{t.slot}-{i}", daemon=True) for i in range(concurrency)]
     with _PeakPoller(t) as poller:
-        for thread in threads:
-            thread.start()
-        # Progress is reported from this (the caller's) thread only, never from a worker.
-        reported = 0
-        try:
-            while alive := [th for th in threads if th.is_alive()]:
-                alive[0].join(WAIT_S)
-                if len(outcomes) != reported:
-                    reported = len(outcomes)
-                    progress.report(reported)
-        finally:
-            left.set()  # after a normal end every worker has returned already
+        outcomes = run_streams(
+            t.base_url, t.api_key, t.model, prompts, params, concurrency, should_stop=cancel.is_set, on_tick=tick
+        )
     level = aggregate_level(concurrency, outcomes, kv_cache_peak=poller.kv_peak, memory_peak_mb=poller.memory_peak_mb)
     return level, outcomes, poller.error

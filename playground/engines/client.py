@@ -77,14 +77,19 @@ def request_body(model: str, prompt: str, params: GenerationParams) -> dict[str,
     return body
 
 
-def _error_message(response: httpx.Response) -> str:
+def refusal(status: int, body: bytes) -> str:
+    """The user's sentence for a non-200 answer, with the engine's own message where it gave one."""
     try:
-        payload = json.loads(response.read())
+        payload = json.loads(body)
         err = payload.get("error", payload)
         msg = err.get("message") if isinstance(err, dict) else str(err)
     except (ValueError, AttributeError):
-        msg = response.text[:300]
-    return f"the engine refused the request (HTTP {response.status_code}): {msg}"
+        msg = body[:300].decode("utf-8", "replace")
+    return f"the engine refused the request (HTTP {status}): {msg}"
+
+
+def _error_message(response: httpx.Response) -> str:
+    return refusal(response.status_code, response.read())
 
 
 def _delta_text(choice: dict[str, Any]) -> str:
@@ -92,6 +97,28 @@ def _delta_text(choice: dict[str, Any]) -> str:
         return str(choice.get("text") or "")
     delta = choice.get("delta") or {}
     return str(delta.get("content") or "")
+
+
+def apply_event(outcome: StreamOutcome, event: dict[str, Any], now: float, seen: int) -> int:
+    """Add one streamed event, arrived at `now`, to `outcome`; returns the tokens seen so far.
+
+    Exact token counts come from `continuous_usage_stats`: vLLM can put several tokens in one event
+    under load. Raises GenerationError for an error event."""
+    if "error" in event:
+        raise GenerationError(f"the engine reported an error: {event['error']}")
+    usage = event.get("usage") or {}
+    if usage:
+        outcome.prompt_tokens = usage.get("prompt_tokens", outcome.prompt_tokens)
+        outcome.output_tokens = usage.get("completion_tokens", outcome.output_tokens)
+    for choice in event.get("choices") or []:
+        text = _delta_text(choice)
+        total = outcome.output_tokens if outcome.output_tokens is not None else seen + 1
+        new_tokens = max(total - seen, 0) if usage else 1
+        if text or new_tokens:
+            outcome.chunks.append(TokenChunk(now, text, new_tokens))
+            seen += new_tokens
+        outcome.finish_reason = choice.get("finish_reason") or outcome.finish_reason
+    return seen
 
 
 def stream_generation(
@@ -121,21 +148,7 @@ def stream_generation(
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
-                event = json.loads(data)
-                if "error" in event:
-                    raise GenerationError(f"the engine reported an error: {event['error']}")
-                usage = event.get("usage") or {}
-                if usage:
-                    outcome.prompt_tokens = usage.get("prompt_tokens", outcome.prompt_tokens)
-                    outcome.output_tokens = usage.get("completion_tokens", outcome.output_tokens)
-                for choice in event.get("choices") or []:
-                    text = _delta_text(choice)
-                    total = outcome.output_tokens if outcome.output_tokens is not None else seen_tokens + 1
-                    new_tokens = max(total - seen_tokens, 0) if usage else 1
-                    if text or new_tokens:
-                        outcome.chunks.append(TokenChunk(now, text, new_tokens))
-                        seen_tokens += new_tokens
-                    outcome.finish_reason = choice.get("finish_reason") or outcome.finish_reason
+                seen_tokens = apply_event(outcome, json.loads(data), now, seen_tokens)
                 if on_chunk:
                     on_chunk(outcome)
                 if should_stop():

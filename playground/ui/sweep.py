@@ -62,6 +62,7 @@ def sweep_tab(arena: Arena) -> None:
     with gr.Row():
         throughput_plot = gr.Plot(sweep_charts.throughput_figure(None), label="Throughput vs concurrency")
         latency_plot = gr.Plot(sweep_charts.latency_figure(None), label="Throughput vs p95 latency")
+    gr.Markdown((ASSETS / "sweep_check.md").read_text())  # how far to trust the charts, and where that is shown
     outputs = [message, table, throughput_plot, latency_plot]
     runs = _Runs()
     # No queue limit on this event: a second click must hear "already running" at once, not wait its

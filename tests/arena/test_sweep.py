@@ -106,6 +106,8 @@ def test_sweep_through_the_ui(client: Client) -> None:
     assert throughput is not None and latency is not None
     message, *_ = client.predict("0,x", 4, 24, 8, api_name="/sweep")
     assert "not '0', 'x'" in message
+    page = " ".join(str(c.get("props", {}).get("value", "")) for c in client.config["components"])
+    assert "Checked against vLLM's own benchmark client" in page and "docs/performance.md" in page
 
 
 def test_ui_refuses_a_second_sweep_and_cancels(client: Client, arena: Arena) -> None:
