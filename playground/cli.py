@@ -1,4 +1,4 @@
-"""Headless command line on the same core: `python -m playground compare|quality|sweep|plan|tiny ...`."""
+"""Headless command line on the same core: `python -m playground compare|quality|sweep|plan|tiny|quantize ...`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from playground.store.sqlite import StoreError
 
 if TYPE_CHECKING:
     from playground.arena.core import Arena
+    from playground.measure.quant_log import QuantProgress
 
 
 def _progress(name: str):  # type: ignore[no-untyped-def]
@@ -291,6 +293,86 @@ def cmd_ladder(args: argparse.Namespace) -> int:
     return 1 if failed or len(rows) < len(arena.variants) else 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    """Quantize a model with llm-compressor (in .venv-quant) into a folder vLLM loads as it is."""
+    from playground.arena.quantizer import Quantizer
+    from playground.engines.monitor import device_info
+    from playground.measure.quant_plan import QuantError, QuantRequest
+    from playground.measure.specs import EngineSpec
+    from playground.views.model_card import card_facts_dict
+    from playground.views.run_yourself import run_yourself
+
+    request = QuantRequest(
+        model=args.model,
+        scheme=args.scheme,
+        out=args.out or "",
+        calib=args.calib,
+        samples=args.samples,
+        seq_len=args.seq_len,
+        group_size=None if args.group_size == -1 else args.group_size,
+    )
+    device = device_info()
+    quantizer = Quantizer(use_storage().data, device)
+    try:
+        job = quantizer.start(request)
+    except QuantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    plan = job.plan
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(
+        f"[quantize] {plan.scheme.name} of {job.model_path} -> {job.out}; predicted peak host memory "
+        f"{plan.peak.ram_bytes / 1e9:,.2f} GB, "
+        f"weights {plan.before_bytes / 1e6:,.1f} -> {plan.after_bytes / 1e6:,.1f} MB",
+        file=sys.stderr,
+    )
+    last = [""]
+
+    def show(progress: QuantProgress, elapsed: float) -> None:
+        if progress.text != last[0]:
+            print(f"[quantize] {progress.fraction:4.0%} {progress.text} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+            last[0] = progress.text
+
+    try:
+        outcome = job.wait(show)
+    finally:
+        if job.returncode() is None:  # Ctrl-C or SIGTERM: stop the worker's tree, leave no folder
+            job.cancel()
+    code = run_yourself(
+        replace(EngineSpec(model=str(job.out)), gpu_memory_utilization=0.9, max_model_len=None),
+        cpu=device.kind == "cpu",
+    )
+    if args.json:
+        out = {
+            "state": outcome.state,
+            "out": str(outcome.out) if outcome.state == "done" else None,
+            "message": outcome.message,
+            "seconds": outcome.seconds,
+            "scheme": plan.scheme.name,
+            "group_size": plan.group_size,
+            "predicted": {
+                "before_bytes": plan.before_bytes,
+                "after_bytes": plan.after_bytes,
+                "peak_ram_bytes": plan.peak.ram_bytes,
+                "peak_vram_bytes": plan.peak.vram_bytes,
+            },
+            "facts": card_facts_dict(outcome.facts) if outcome.facts else None,
+            "llmcompressor": outcome.code,
+            "vllm_serve": code.vllm_serve if outcome.state == "done" else None,
+            "python": code.python if outcome.state == "done" else None,
+            "log": str(outcome.log_path),
+        }
+        print(json.dumps(out, indent=2))
+    if outcome.state != "done":
+        print(f"error: {outcome.message}", file=sys.stderr)
+        return 1
+    if not args.json:
+        print(outcome.message)
+        print(code.vllm_serve)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's arguments."""
     parser = argparse.ArgumentParser(prog="python -m playground", description=__doc__)
@@ -354,6 +436,21 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("tiny", help="build the tiny bf16/AWQ/GPTQ checkpoints (no network)")
     tiny.add_argument("--out", required=True, help="folder to write DIR/bf16, DIR/awq, DIR/gptq")
     tiny.set_defaults(func=cmd_tiny)
+    qz = sub.add_parser("quantize", help="quantize a model with llm-compressor (FP8_DYNAMIC, W4A16, W8A8)")
+    qz.add_argument("--model", required=True, help="hub id, local folder, or tiny/bf16")
+    qz.add_argument("--scheme", required=True, help="FP8_DYNAMIC, W4A16 (GPTQ) or W8A8 (SmoothQuant + GPTQ, int8)")
+    qz.add_argument("--calib", help="calibration text file (default: the bundled assets/calibration.txt)")
+    qz.add_argument("--samples", type=int, default=128, help="calibration samples, at most (default 128)")
+    qz.add_argument("--seq-len", type=int, default=512, help="tokens per calibration sample (default 512)")
+    qz.add_argument(
+        "--group-size",
+        type=int,
+        default=0,
+        help="W4A16 group size (default: 128 where the widths allow; -1: per channel)",
+    )
+    qz.add_argument("--out", help="output folder (default: data/quantized/MODEL-SCHEME)")
+    qz.add_argument("--json", action="store_true", help="print one JSON object")
+    qz.set_defaults(func=cmd_quantize)
     return parser
 
 

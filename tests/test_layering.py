@@ -26,6 +26,7 @@ LAYERS = {
     "engines": 2,
     "store": 2,
     "tiny": 2,
+    "quantize": 2,
     "arena": 3,
     "ui": 4,
     "cli": 4,  # playground/cli.py and playground/__main__.py

@@ -17,6 +17,7 @@ from playground.arena.defaults import resolve_tiny
 from playground.arena.history import ArenaHistory
 from playground.arena.insights import ArenaInsights
 from playground.arena.ladder import ArenaLadder
+from playground.arena.quantizer import ArenaQuantize, Quantizer
 from playground.arena.settings import RateLimiter, VisitorLimits
 from playground.arena.slot import SLOT_NAMES, Slot
 from playground.arena.variants import ArenaVariants
@@ -61,7 +62,7 @@ class CompareProgress:
     run_id: int | None = None  # the saved run, once both answers are in
 
 
-class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
+class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuantize):
     """Owns both engines, samples their memory and keeps every request's figures."""
 
     def __init__(
@@ -104,6 +105,7 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
         self.session_id = self.store.open_session(f"{self.device.kind}: {self.device.name}", specs_text)
         self.store_error = ""
         self._visitors = RateLimiter(self.limits.requests_per_minute)
+        self.quantizer = Quantizer(data_dir, self.device)
 
     # -- engines -----------------------------------------------------------------------------
     def separate_gpus(self) -> bool:
@@ -364,6 +366,7 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder):
             error=error,
             memory_mb=self.memory_mb(name),
             engine_notes=engine.status().notes,
+            **self.run_yourself(name).as_dict(),
             finish_reason=outcome.finish_reason,
         )
         with self._lock:

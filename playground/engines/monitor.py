@@ -62,6 +62,15 @@ def device_info() -> DeviceInfo:
     return DeviceInfo("cpu", f"{name} ({cores} cores)", int(psutil.virtual_memory().total), cpu_flags=flags)
 
 
+def free_memory() -> tuple[int, int | None]:
+    """Host memory available now (psutil), and the first GPU's free memory (NVML; None without one)."""
+    ram = int(psutil.virtual_memory().available)
+    nv = _nvml()
+    if nv is not None and nv.nvmlDeviceGetCount():
+        return ram, int(nv.nvmlDeviceGetMemoryInfo(nv.nvmlDeviceGetHandleByIndex(0)).free)
+    return ram, None
+
+
 def _trees(engine_pids: Mapping[str, Sequence[int]]) -> dict[str, set[int]]:
     """Each engine's pids plus all their descendants, from one pass over the process table
     (psutil's children(recursive=True) rescans the whole table for every pid it is asked about)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playground.measure.memory_math import METHODS, ModelShape, weight_bytes
+from playground.measure.quant_plan import dtype_bytes_of, scheme_of_config, tensor_bytes
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ def check_weights(config: Mapping[str, Any], measured: float | None) -> WeightsC
     shape = ModelShape.from_config(config)
     method = method_of(config)
     predicted = weight_bytes(shape, METHODS[method])
+    if found := scheme_of_config(dict(config)):  # made by llm-compressor (here or elsewhere)
+        scheme, group = found
+        predicted = tensor_bytes(shape, scheme, group, dtype_bytes_of(dict(config)))
+        method = f"compressed-tensors {scheme.name}" + (f", group {group}" if group else "")
     warning = ""
     full = weight_bytes(shape, METHODS["bf16"])
     if measured is not None and method != "bf16" and measured > 0.9 * full:

@@ -20,7 +20,15 @@ _SMOOTHING = re.compile(r"Smoothing with ([\w.]+)")
 _SAVING = re.compile(r"(Compressing model|Writing model shards):\s+(\d+)%")
 _EXCEPTION = re.compile(r"^\s*(?:\w+\.)*(\w*(?:Error|Exception|Interrupt)): (.+)$")
 # Where the bar stands at the start of each phase; calibration fills the space up to saving.
-PHASE_START = {"starting": 0.0, "importing": 0.01, "loading": 0.05, "calibrating": 0.08, "quantizing": 0.08, "saving": 0.92, "done": 1.0}
+PHASE_START = {
+    "starting": 0.0,
+    "importing": 0.01,
+    "loading": 0.05,
+    "calibrating": 0.08,
+    "quantizing": 0.08,
+    "saving": 0.92,
+    "done": 1.0,
+}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from playground.memory_math import ModelShape
+from playground.measure.memory_math import ModelShape
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ DEFAULT_SEQ_LEN = 512
 # Measured: the quantizer process held 0.48-0.52 GB with the tiny model (torch, transformers,
 # datasets and llm-compressor imported); a CUDA context adds about 0.5 GB on a GPU.
 RUNTIME_BYTES = 0.6e9
+# Host memory beyond the runtime, per byte of weights as loaded, fitted with margin on a random
+# 139 M-parameter Llama (bf16, 279 MB) on the CPU: FP8_DYNAMIC peaked at 1.86x the weights above the
+# runtime, W4A16 (GPTQ, 11 x 512 tokens) at 3.1x (docs/NOTES.md). Allocator caches and llm-compressor's
+# copies while compressing make up the part not itemized below.
+WEIGHT_FACTOR = {False: 2.2, True: 3.5}
 CUDA_CONTEXT_BYTES = 0.5e9
 
 
@@ -170,11 +175,10 @@ def predict_peak(
     decoder layer is moved to the device in turn, so the device holds one layer, its Hessians and
     one sample's activations."""
     weights = shape.params() * dtype_bytes
-    compressed = tensor_bytes(shape, scheme, DEFAULT_GROUP, dtype_bytes)
     ram: list[tuple[str, float]] = [
         ("runtime (torch, transformers, llm-compressor)", RUNTIME_BYTES),
         ("model weights as loaded", weights),
-        ("compressed copy while saving", compressed),
+        ("copies while quantizing and compressing (fitted)", weights * (WEIGHT_FACTOR[scheme.calibrated] - 1)),
     ]
     layer_weights = shape.linear_params() / max(shape.layers, 1) * dtype_bytes
     hessians = 0.0
@@ -279,8 +283,28 @@ def plan_quantization(
     return plan
 
 
+def scheme_of_config(config: dict[str, Any]) -> tuple[Scheme, int | None] | None:
+    """The scheme and group size of a compressed-tensors checkpoint's config.json (None for others)."""
+    q = config.get("quantization_config") or {}
+    if str(q.get("quant_method", "")).lower() != "compressed-tensors":
+        return None
+    groups = [g for g in (q.get("config_groups") or {}).values() if isinstance(g, dict)]
+    weights = groups[0].get("weights") if groups else None
+    if not isinstance(weights, dict):
+        return None
+    bits, kind = int(weights.get("num_bits") or 0), str(weights.get("type", "int"))
+    if bits == 4 and kind == "int":
+        grouped = weights.get("strategy") == "group"
+        return SCHEMES["W4A16"], int(weights.get("group_size") or 0) if grouped else None
+    if bits == 8 and kind == "float":
+        return SCHEMES["FP8_DYNAMIC"], None
+    if bits == 8 and kind == "int" and groups[0].get("input_activations"):
+        return SCHEMES["W8A8"], None
+    return None
+
+
 def default_out_name(model: str, scheme: str, group: int | None) -> str:
     """A folder name for the result: the model's last path part, the scheme and W4A16's group."""
-    base = model.rstrip("/").split("/")[-1] or "model"
+    base = model.rstrip("/").replace("tiny/", "tiny-").split("/")[-1] or "model"
     suffix = f"-G{group}" if scheme == "W4A16" and group else ""
     return f"{base}-{scheme}{suffix}"

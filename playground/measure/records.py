@@ -35,6 +35,9 @@ class EngineAnswer:
     memory_mb: float | None = None
     finish_reason: str | None = None
     engine_notes: tuple[str, ...] = ()
+    vllm_serve: str = ""  # the engine as a `vllm serve` line (playground's host, port and key left out)
+    python: str = ""  # the same engine as `vllm.LLM(...)` Python
+    llmcompressor: str = ""  # the llm-compressor script that made the model, when it was made here
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON shape for one engine."""
@@ -56,6 +59,9 @@ class EngineAnswer:
             "finish_reason": self.finish_reason,
             "engine_notes": list(self.engine_notes),
             "error": self.error or None,
+            "vllm_serve": self.vllm_serve,
+            "python": self.python,
+            "llmcompressor": self.llmcompressor or None,
         }
 
 

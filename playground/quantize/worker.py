@@ -101,6 +101,8 @@ def main(request_path: str) -> int:
     model = AutoModelForCausalLM.from_pretrained(req["model"], dtype="auto")
     tokenizer = AutoTokenizer.from_pretrained(req["model"])
     load_s = time.perf_counter() - t0
+    unique = {t.data_ptr(): t.numel() * t.element_size() for t in model.state_dict().values()}
+    base_bytes = sum(unique.values())  # tensor bytes as loaded (tied weights once)
     dataset, used, tokens = None, 0, 0
     if req.get("calib"):
         dataset, used, tokens = calibration_set(tokenizer, req["calib"], req["samples"], req["seq_len"])
@@ -129,6 +131,7 @@ def main(request_path: str) -> int:
         "versions": versions,
         "device": str(next(model.parameters()).device.type),
         "cuda": torch.cuda.is_available(),
+        "base_bytes": base_bytes,
         "samples": used,
         "tokens": tokens,
         "load_s": load_s,

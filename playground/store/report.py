@@ -205,8 +205,26 @@ def _answer_html(answer: EngineAnswer) -> str:
     return (
         f'<div class="answer slot-{escape(answer.slot)}"><h3>{escape(answer.label)}</h3>'
         f'<p class="settings">{escape(answer.model)} · {escape(answer.quantization)}</p>'
-        f"<table>{table}</table>{error}{text}</div>"
+        f"<table>{table}</table>{error}{text}{_code_html(answer)}</div>"
     )
+
+
+def _code_html(answer: EngineAnswer) -> str:
+    """The engine as code to run yourself, folded (the same text as the card and the CLI's JSON)."""
+    blocks = [
+        (title, code)
+        for title, code in (
+            ("vllm serve", answer.vllm_serve),
+            ("Python (vllm.LLM)", answer.python),
+            ("made with llm-compressor", answer.llmcompressor),
+        )
+        if code
+    ]
+    if not blocks:
+        return ""
+    inner = "".join(f"<p>{escape(t)}</p><pre class=\"code\">{escape(c)}</pre>" for t, c in blocks)
+    return f'<details class="run-yourself"><summary>Run this yourself</summary>{inner}</details>'
+
 
 
 def _run_html(run: CompareRun) -> str:

@@ -75,11 +75,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX samples_by_session ON samples(session_id, t)",
     ),
+    (  # each answer keeps its engine as code to run yourself (issue 11)
+        "ALTER TABLE answers ADD COLUMN vllm_serve TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE answers ADD COLUMN python TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE answers ADD COLUMN llmcompressor TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _TIMING = ("ttft_ms", "decode_tok_s", "itl_p50_ms", "itl_p95_ms", "e2e_ms", "prompt_tokens", "output_tokens", "bursty")
-_ANSWER = ("slot", "label", "model", "quantization", "text", "error", "memory_mb", "finish_reason", "engine_notes")
+_ANSWER = (
+    "slot",
+    "label",
+    "model",
+    "quantization",
+    "text",
+    "error",
+    "memory_mb",
+    "finish_reason",
+    "engine_notes",
+    "vllm_serve",
+    "python",
+    "llmcompressor",
+)
 _RUN = "id, session_id, number, started_at, finished_at, prompt, mode, params"
 
 

@@ -27,7 +27,7 @@ def recipe_code(scheme: str, group_size: int | None) -> str:
         strategy = f'"strategy": "group", "group_size": {group_size}' if group_size else '"strategy": "channel"'
         return (
             f'weights = {{"num_bits": 4, "type": "int", "symmetric": True, {strategy}}}\n'
-            'recipe = GPTQModifier(\n'
+            "recipe = GPTQModifier(\n"
             '    targets="Linear",\n'
             '    config_groups={"group_0": {"targets": ["Linear"], "weights": weights}},\n'
             '    ignore=["lm_head"],\n'
@@ -66,7 +66,7 @@ def llmcompressor_code(
             "from datasets import Dataset",
             "",
             f"SAMPLES, SEQ_LEN = {samples}, {seq_len}",
-            f"text = open({calib!r}, encoding=\"utf-8\", errors=\"replace\").read()",
+            f'text = open({calib!r}, encoding="utf-8", errors="replace").read()',
             'ids = tokenizer(text, add_special_tokens=False)["input_ids"]',
             "bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []",
             "step = SEQ_LEN - len(bos)",
@@ -144,15 +144,29 @@ def model_card(facts: CardFacts, code: str, serve_line: str) -> str:
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
     return (
         f"# {facts.base_model.rstrip('/').split('/')[-1]} · {facts.scheme}\n\n"
-        "A compressed-tensors checkpoint made by the vLLM Quantization Playground with llm-compressor. "
+        f"A compressed-tensors checkpoint {CARD_MARK}. "
         "vLLM reads the method from `config.json` (`quantization_config`): no `--quantization` flag is needed.\n\n"
         f"{table}\n\n"
         "## Serve it\n\n"
         f"```bash\n{serve_line}\n```\n\n"
-        "## How it was made\n\n"
+        f"{_HOW}\n\n"
         "`recipe.yaml` in this folder is the recipe llm-compressor saved. The same run as a script:\n\n"
         f"```python\n{code}```\n"
     )
+
+
+CARD_MARK = "made by the vLLM Quantization Playground with llm-compressor"
+_HOW = "## How it was made"
+
+
+def code_from_card(card: str) -> str:
+    """The llm-compressor script in a model card written here; empty for any other README."""
+    if CARD_MARK not in card or _HOW not in card:
+        return ""
+    after = card.split(_HOW, 1)[1]
+    start = after.find("```python\n")
+    end = after.find("```", start + 10)
+    return after[start + 10 : end] if start >= 0 and end > start else ""
 
 
 def card_facts_dict(facts: CardFacts) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from playground.specs import EngineSpec, server_args
+from playground.measure.specs import EngineSpec, server_args
 
 # Arguments the playground adds for itself (where it listens, its key, its log): not the engine's settings.
 _OWN_WITH_VALUE = frozenset({"--model", "--host", "--port", "--api-key", "--served-model-name"})
@@ -124,7 +124,9 @@ def llm_python(spec: EngineSpec, env: Mapping[str, str] = {}) -> str:  # noqa: B
 def run_yourself(spec: EngineSpec, env: Mapping[str, str] = {}, *, cpu: bool = False, recipe: str = "") -> RunYourself:  # noqa: B006
     """All of it for one engine; on vLLM's CPU build the note gives the module form of the server."""
     if spec.attached:
-        note = f"this slot is attached to {spec.endpoint}, started outside the playground: its command is not known here"
+        note = (
+            f"this slot is attached to {spec.endpoint}, started outside the playground: its command is not known here"
+        )
         return RunYourself("", "", recipe, note)
     note = ""
     if cpu:
