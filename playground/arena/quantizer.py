@@ -92,6 +92,10 @@ class Quantizer:
         plan = plan_quantization(request, config, ram_available=ram, vram_available=vram)
         name = default_out_name(request.model, scheme.name, plan.group_size)
         out = Path(request.out).expanduser() if request.out else self.data_dir / "quantized" / name
+        if not request.out:  # the default name again: the next free one, never over an earlier result
+            n = 2
+            while out.exists():
+                out, n = out.with_name(f"{name}-{n}"), n + 1
         if out.exists():
             raise QuantError(f"{out} already exists: choose another output folder or delete it")
         return PreparedRun(plan, model_path, out.resolve(), calib, label)

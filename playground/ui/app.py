@@ -27,9 +27,11 @@ from playground.ui.history import history_tab, list_handler, visitor_key
 from playground.ui.ladder import ladder_tab
 from playground.ui.planner import planner_tab
 from playground.ui.quality import quality_tab
+from playground.ui.quantize import quantize_tab
 from playground.ui.summary import summary_tab
 from playground.ui.sweep import sweep_tab
 from playground.views import cards, charts
+from playground.views.run_yourself import as_markdown
 
 CSS = """
 .slot-A h3 { color: #2563eb; } .slot-B h3 { color: #ea580c; }
@@ -70,7 +72,11 @@ def _settings(spec: EngineSpec) -> list[gr.components.Component]:
         model = gr.Textbox(spec.model, label="Model (Hugging Face id, local path, or tiny/bf16|awq|gptq)")
         with gr.Row():
             quant = gr.Dropdown(
-                list(QUANTIZATION_CHOICES), value=spec.quantization, label="Quantization", allow_custom_value=True
+                list(QUANTIZATION_CHOICES),
+                value=spec.quantization,
+                label="Quantization",
+                allow_custom_value=True,
+                info="fp8 (GPU) and bitsandbytes quantize at load time; the rest need a checkpoint (Quantize tab)",
             )
             dtype = gr.Dropdown(list(DTYPE_CHOICES), value=spec.dtype, label="dtype")
             kv = gr.Dropdown(list(KV_CACHE_DTYPE_CHOICES), value=spec.kv_cache_dtype, label="KV cache dtype")
@@ -149,6 +155,8 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
                 sweep_tab(arena)
             with gr.Tab("Ladder"):  # swaps restart or wake engines: the operator's tool too
                 ladder_tab(arena)
+            with gr.Tab("Quantize"):  # runs a quantizer process and restarts both engines: the operator's
+                quantize_tab(arena)
         with gr.Tab("What fits where"):
             planner_tab(arena.device, presets_only=locked)
         saved.select(list_handler(arena, locked), None, saved_table, api_visibility="private")
@@ -281,6 +289,9 @@ def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
             "attached endpoint: no NVML for it here, so its memory comes from its /metrics only (KV cache); "
             "timings include the network"
         )
+    if not slot.spec.attached:
+        code = as_markdown(arena.run_yourself(name))
+        extra.append(f"<details><summary>Run this yourself</summary>\n\n{code}\n\n</details>")
     return cards.engine_card(
         slot.label,
         slot.spec,
