@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test check lint unit engine-tests tiny bench screenshot clean setup
+.PHONY: quant-env run test check lint unit engine-tests tiny bench screenshot clean setup
 
 setup:
 	@bash scripts/install
@@ -15,7 +15,10 @@ check: setup ## lint and type-check
 	$(PY) -m ruff check playground tests app.py
 	$(PY) -m mypy
 
-test: check ## install, lint, and run the whole suite (real vLLM CPU engines included)
+quant-env: ## llm-compressor's own environment (.venv-quant) for the Quantize tab and its tests
+	@bash scripts/install-quant
+
+test: check quant-env ## install, lint, and run the whole suite (real vLLM CPU engines included)
 	bash scripts/test
 
 tiny: setup ## build the tiny bf16/AWQ/GPTQ checkpoints into data/tiny
