@@ -22,8 +22,8 @@ _WEIGHTS = re.compile(r"Model loading took ([0-9.]+) GiB")
 _TP_RANK = re.compile(r"(?:^|[^A-Za-z])TP(\d+)\b")  # "(Worker_TP1 pid=...)": one log line per tensor-parallel rank
 _KV_TOKENS = re.compile(r"KV cache size: ([0-9,]+) tokens")
 _QUANTIZED_LAYERS = re.compile(r"Quantizing (\d+) layers")
-_KERNEL = re.compile(r"Using (\w*Kernel\w*) for ")
-_ENGINE_QUANT = re.compile(r"with config: .*?quantization=(\w+)")
+_KERNEL = re.compile(r"(?:Using|Selected) (\w*Kernel\w*) for ")  # "Selected" in vLLM 0.32
+_ENGINE_QUANT = re.compile(r"with config: .*?quantization=([\w-]+)")
 _GRAPHS = re.compile(r"Graph capturing finished in [0-9.]+ secs?, took ([0-9.]+) GiB")
 FALLBACK_KERNEL_MARK = "[playground cpu_shim]"
 # vLLM's own prefix on a log line: "(Worker pid=7) ERROR 11-27 06:57:27 [file.py:1063] ".

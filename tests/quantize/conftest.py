@@ -1,4 +1,5 @@
-"""Helpers for the quantize tests: vLLM's own argument parsers, run in a subprocess."""
+"""Fixtures for the quantize tests: the tiny model quantized for real in every scheme, and vLLM's own
+argument parsers run in a subprocess."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from playground.arena.quantizer import Quantizer
+from playground.engines.monitor import device_info
+from playground.measure.quant_plan import SCHEMES, QuantRequest
+from playground.quantize.runner import QuantOutcome
 
 # Parses argument lists the way vLLM does: `vllm serve ...` with the `vllm` command's serve
 # subparser, the playground's `python -m vllm.entrypoints.openai.api_server ...` with that server's
@@ -51,13 +59,6 @@ def serve_argv(line: str) -> list[str]:
 
 
 # -- real quantizations of the tiny model, shared by the tests of this folder ---------------------------
-import pytest  # noqa: E402
-
-from playground.arena.quantizer import Quantizer  # noqa: E402
-from playground.engines.monitor import device_info  # noqa: E402
-from playground.measure.quant_plan import SCHEMES, QuantRequest  # noqa: E402
-from playground.quantize.runner import QuantOutcome  # noqa: E402
-
 FAST = {"samples": 4, "seq_len": 128}  # seconds per scheme on the tiny model
 
 

@@ -1,0 +1,111 @@
+"""Models quantized here, served by real vLLM CPU engines beside their base: answers, the kernel vLLM
+picked, KL against bf16, the weights against the prediction, and the "Run this yourself" line
+against the engine's own command line. The load button is driven through the real Gradio server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+
+from playground.arena.core import SLOT_NAMES, Arena
+from playground.arena.defaults import TINY_BF16, neutral_spec
+from playground.engines.monitor import device_info
+from playground.engines.server import SERVER_MODULE
+from playground.measure.generation import GenerationParams
+from playground.quantize.runner import QuantOutcome
+from playground.ui.app import build_ui
+from tests.quantize.conftest import serve_argv, vllm_engine_args
+
+pytestmark = pytest.mark.engine
+DEVICE = device_info()
+GREEDY = GenerationParams(max_tokens=16, temperature=0.0, chat=False)
+KERNELS: dict[str, str] = {}  # scheme -> the linear kernel vLLM logged, for the summary at the end
+
+
+@pytest.fixture(scope="module")
+def qarena(quantized: dict[str, QuantOutcome], quant_dir: Path) -> Iterator[Arena]:
+    """A: the tiny model in bf16; B: its FP8_DYNAMIC quantization made by the session's quantizer."""
+    fp8 = quantized["FP8_DYNAMIC"].out
+    b = replace(neutral_spec(DEVICE), model=str(fp8), label="FP8_DYNAMIC (quantized here)")
+    core = Arena((TINY_BF16, b), data_dir=quant_dir, device=DEVICE, sample_interval_s=0.5)
+    started = core.start_all()
+    if problems := {n: s for n, s in started.items() if isinstance(s, str)}:
+        core.shutdown()
+        pytest.fail(f"engines did not start: {problems}")
+    yield core
+    core.shutdown()
+
+
+@pytest.fixture(scope="module")
+def qclient(qarena: Arena) -> Iterator[Client]:
+    """The app over those engines, served for real."""
+    demo: gr.Blocks = build_ui(qarena)
+    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def wait_ready(arena: Arena, name: str, model: str, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not (arena.slot(name).spec.model == model and arena.status(name).state == "ready"):
+        status = arena.status(name)
+        assert status.state != "failed" or arena.slot(name).spec.model != model, status.message
+        assert time.monotonic() < deadline, f"{name} not ready: {status}"
+        time.sleep(1)
+
+
+@pytest.mark.parametrize("scheme", ["FP8_DYNAMIC", "W4A16", "W8A8"])
+def test_a_quantized_model_serves_beside_its_base(
+    qarena: Arena, qclient: Client, quantized: dict[str, QuantOutcome], scheme: str
+) -> None:
+    made = quantized[scheme]
+    if qarena.slot("B").spec.model != str(made.out):  # the "Compare with the base" button, for real
+        message = qclient.predict(str(made.out), "tiny/bf16", "B", api_name="/load_quantized")
+        assert message.startswith("◐ starting"), message
+        wait_ready(qarena, "B", str(made.out))
+    base_engine = qarena.slot("A").engine
+    assert qarena.slot("A").spec.model == "tiny/bf16" and qarena.status("A").state == "ready"
+    a, b = qarena.compare_once("The default value is", GREEDY, "fair")
+    assert not a.error and not b.error and b.text.strip(), (a.error, b.error)
+    assert b.vllm_serve.startswith("VLLM_CPU_KVCACHE_SPACE=1 vllm serve ") and str(made.out) in b.vllm_serve
+    assert b.llmcompressor == made.code and f"model={str(made.out)!r}" in b.python
+    assert a.llmcompressor == ""
+    engine = qarena.slot("B").engine
+    assert engine is not None
+    report = engine.log_report()
+    assert report.kernel and report.kernel.endswith("Kernel"), report
+    KERNELS[scheme] = report.kernel
+    card = qclient.predict(api_name="/refresh")[1]
+    assert f"kernel **{report.kernel}**" in card and "Run this yourself" in card
+    assert "Made here with llm-compressor" in card
+    quality = qarena.quality("The default value is", max_tokens=16)
+    assert quality.kl_mean is not None and quality.kl_mean > 0, "the quantization changed the logprobs"
+    _, check = qarena.anatomy("B")
+    assert check is not None and check.method.startswith(f"compressed-tensors {scheme}")
+    assert check.error is not None and abs(check.error) < 0.01, check  # weights on disk vs config.json
+    assert qarena.slot("A").engine is base_engine, "the base kept running: only B was restarted"
+    print(f"{scheme}: {report.kernel}, KL {quality.kl_mean:.4f}, weights error {check.error:+.4f}")
+
+
+def test_the_serve_line_parses_to_what_each_engine_ran(qarena: Arena) -> None:
+    """The user's `vllm serve` line and the command the playground started the engine with (the first
+    line of its log) are the same engine settings in vLLM's own parsers."""
+    commands: list[tuple[str, list[str]]] = []
+    for name in SLOT_NAMES:
+        engine = qarena.slot(name).engine
+        assert engine is not None and engine.log_path is not None
+        launched = engine.log_path.read_text().splitlines()[0].removeprefix("$ ").split()
+        argv = launched[launched.index(SERVER_MODULE) + 1 :]
+        commands += [("serve", serve_argv(qarena.run_yourself(name).vllm_serve)), ("api_server", argv)]
+    parsed = vllm_engine_args(commands)
+    for served, ran in zip(parsed[::2], parsed[1::2], strict=True):
+        assert {k for k in served if served[k] != ran[k]} == {"served_model_name"}
+        assert served["model"] == ran["model"] and served["max_model_len"] == ran["max_model_len"]
