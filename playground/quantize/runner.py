@@ -298,8 +298,9 @@ class QuantJob:
         """Measure, write the model card, rename the folder into place (a rename: all or nothing)."""
         result = json.loads(self.result_path.read_text())
         before = weight_file_bytes(Path(self.model_path)) if Path(self.model_path).is_dir() else 0
+        asked = self.plan.request.model
         facts = CardFacts(
-            base_model=self.model_path,
+            base_model=asked if asked == self.model_path else f"{asked} ({self.model_path})",
             scheme=self.plan.scheme.name,
             scheme_title=self.plan.scheme.title,
             group_size=self.plan.group_size,

@@ -129,7 +129,8 @@ def main(request_path: str) -> int:
     save_s = time.perf_counter() - t0
     result = {
         "versions": versions,
-        "device": str(next(model.parameters()).device.type),
+        # llm-compressor calibrates on the first GPU when there is one (one layer at a time), else the CPU
+        "device": f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu",
         "cuda": torch.cuda.is_available(),
         "base_bytes": base_bytes,
         "samples": used,

@@ -143,7 +143,7 @@ def model_card(facts: CardFacts, code: str, serve_line: str) -> str:
         rows.append(("peak host memory", f"{facts.peak_rss_bytes / 1e9:,.2f} GB{predicted}"))
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
     return (
-        f"# {facts.base_model.rstrip('/').split('/')[-1]} · {facts.scheme}\n\n"
+        f"# {facts.base_model.split(' (')[0].rstrip('/')} · {facts.scheme}\n\n"
         f"A compressed-tensors checkpoint {CARD_MARK}. "
         "vLLM reads the method from `config.json` (`quantization_config`): no `--quantization` flag is needed.\n\n"
         f"{table}\n\n"

@@ -54,10 +54,16 @@ def qclient(qarena: Arena) -> Iterator[Client]:
 
 
 def wait_ready(arena: Arena, name: str, model: str, timeout_s: float = 600) -> None:
+    """Until the slot's engine (not only its settings: the old engine answers until the restart) runs `model`."""
     deadline = time.monotonic() + timeout_s
-    while not (arena.slot(name).spec.model == model and arena.status(name).state == "ready"):
+
+    def running() -> str:
+        engine = arena.slot(name).engine
+        return engine.spec.model if engine is not None else ""
+
+    while not (running() == model and arena.status(name).state == "ready"):
         status = arena.status(name)
-        assert status.state != "failed" or arena.slot(name).spec.model != model, status.message
+        assert status.state != "failed" or running() != model, status.message
         assert time.monotonic() < deadline, f"{name} not ready: {status}"
         time.sleep(1)
 
@@ -109,3 +115,12 @@ def test_the_serve_line_parses_to_what_each_engine_ran(qarena: Arena) -> None:
     for served, ran in zip(parsed[::2], parsed[1::2], strict=True):
         assert {k for k in served if served[k] != ran[k]} == {"served_model_name"}
         assert served["model"] == ran["model"] and served["max_model_len"] == ran["max_model_len"]
+
+
+def test_the_plan_check_and_a_bad_load_through_the_ui(qclient: Client, tmp_path: Path) -> None:
+    refused = qclient.predict("tiny/bf16", "W4A16", None, 4, 128, 96, "", api_name="/check_quantize")
+    assert refused.startswith("✕ group size 96 does not divide the input width 256 of q_proj"), refused
+    fine = qclient.predict("tiny/bf16", "FP8_DYNAMIC", None, 4, 128, 0, "", api_name="/check_quantize")
+    assert "**FP8_DYNAMIC**" in fine and "predicted" in fine and "fits" in fine, fine
+    nothing = qclient.predict(str(tmp_path), "tiny/bf16", "B", api_name="/load_quantized")
+    assert nothing.startswith("✕") and "not a finished checkpoint" in nothing
