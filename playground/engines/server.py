@@ -147,7 +147,9 @@ class Engine:
                 status = self.status()
                 if on_progress:
                     on_progress(status)
-                if status.state == "failed":
+                # "stopped": stop() ran while starting (the arena shutting down, a restart): waiting
+                # on for /health would hold this thread, and interpreter exit with it, for the whole timeout.
+                if status.state in ("failed", "stopped"):
                     raise EngineError(status.message)
                 if cancelled():
                     self.stop()

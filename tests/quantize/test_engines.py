@@ -6,51 +6,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
-import gradio as gr
 import pytest
 from gradio_client import Client
 
 from playground.arena.core import SLOT_NAMES, Arena
-from playground.arena.defaults import TINY_BF16, neutral_spec
-from playground.engines.monitor import device_info
 from playground.engines.server import SERVER_MODULE
 from playground.measure.generation import GenerationParams
 from playground.quantize.runner import QuantOutcome
-from playground.ui.app import build_ui
 from tests.quantize.conftest import serve_argv, vllm_engine_args
 
 pytestmark = pytest.mark.engine
-DEVICE = device_info()
 GREEDY = GenerationParams(max_tokens=16, temperature=0.0, chat=False)
-KERNELS: dict[str, str] = {}  # scheme -> the linear kernel vLLM logged, for the summary at the end
 
 
 @pytest.fixture(scope="module")
-def qarena(quantized: dict[str, QuantOutcome], quant_dir: Path) -> Iterator[Arena]:
-    """A: the tiny model in bf16; B: its FP8_DYNAMIC quantization made by the session's quantizer."""
-    fp8 = quantized["FP8_DYNAMIC"].out
-    b = replace(neutral_spec(DEVICE), model=str(fp8), label="FP8_DYNAMIC (quantized here)")
-    core = Arena((TINY_BF16, b), data_dir=quant_dir, device=DEVICE, sample_interval_s=0.5)
-    started = core.start_all()
-    if problems := {n: s for n, s in started.items() if isinstance(s, str)}:
-        core.shutdown()
-        pytest.fail(f"engines did not start: {problems}")
-    yield core
-    core.shutdown()
+def qarena(arena: Arena, quantized: dict[str, QuantOutcome]) -> Iterator[Arena]:
+    """The session's engines (A: tiny bf16, B: its AWQ build). B serves the models quantized here
+    while this module runs (loaded by the UI's button), and gets its own settings back afterwards:
+    two more engines beside the session's would not fit a small CI machine."""
+    original = arena.slot("B").spec
+    yield arena
+    arena.start("B", original)
 
 
 @pytest.fixture(scope="module")
-def qclient(qarena: Arena) -> Iterator[Client]:
-    """The app over those engines, served for real."""
-    demo: gr.Blocks = build_ui(qarena)
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+def qclient(qarena: Arena, client: Client) -> Client:
+    """The session's app, served for real over those engines."""
+    return client
 
 
 def wait_ready(arena: Arena, name: str, model: str, timeout_s: float = 600) -> None:
@@ -88,7 +72,6 @@ def test_a_quantized_model_serves_beside_its_base(
     assert engine is not None
     report = engine.log_report()
     assert report.kernel and report.kernel.endswith("Kernel"), report
-    KERNELS[scheme] = report.kernel
     card = qclient.predict(api_name="/refresh")[1]
     assert f"kernel **{report.kernel}**" in card and "Run this yourself" in card
     assert "Made here with llm-compressor" in card
