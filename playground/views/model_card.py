@@ -141,7 +141,7 @@ def model_card(facts: CardFacts, code: str, serve_line: str) -> str:
     if facts.peak_rss_bytes:
         predicted = f" (predicted {facts.predicted_peak_bytes / 1e9:,.2f} GB)" if facts.predicted_peak_bytes else ""
         rows.append(("peak host memory", f"{facts.peak_rss_bytes / 1e9:,.2f} GB{predicted}"))
-    table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+    table = "\n".join(["| what | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
     return (
         f"# {facts.base_model.split(' (')[0].rstrip('/')} · {facts.scheme}\n\n"
         f"A compressed-tensors checkpoint {CARD_MARK}. "
