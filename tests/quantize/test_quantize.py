@@ -15,7 +15,7 @@ import yaml
 
 from playground.arena.quantizer import Quantizer
 from playground.measure.quant_plan import QuantError, QuantRequest
-from playground.quantize.runner import QuantEnvError, QuantOutcome
+from playground.quantize.runner import QuantEnvError, QuantOutcome, quant_python
 from playground.views.model_card import code_from_card
 from tests.conftest import alive
 
@@ -63,7 +63,7 @@ def test_the_card_script_is_what_made_it(quantized: dict[str, QuantOutcome], tmp
     """Run the card's llm-compressor script itself in .venv-quant: it writes the same recipe and config."""
     made = quantized["W4A16"]
     script = made.code.replace(str(made.out), str(tmp_path / "again"))
-    python = ROOT / ".venv-quant" / "bin" / "python"
+    python, _ = quant_python()
     done = subprocess.run([str(python), "-c", script], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "again" / "recipe.yaml").read_text() == (made.out / "recipe.yaml").read_text()
