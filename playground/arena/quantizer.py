@@ -25,7 +25,7 @@ from playground.measure.quant_plan import (
     plan_quantization,
 )
 from playground.measure.records import EngineStatus
-from playground.measure.specs import DeviceInfo, EngineSpec, SpecError
+from playground.measure.specs import DeviceInfo, EngineSpec, SpecError, placement_env
 from playground.quantize.runner import QuantEnvError, QuantJob, QuantOutcome, check_calibration, check_env, quant_python
 from playground.views.model_card import code_from_card
 from playground.views.run_yourself import RunYourself, run_yourself
@@ -190,9 +190,10 @@ class ArenaQuantize:
             spec, env = slot.engine.spec, slot.engine.extra_env
         else:
             try:
-                spec, env = resolve_tiny(slot.spec, self.data_dir), {}
+                spec = resolve_tiny(slot.spec, self.data_dir)
             except (ValueError, OSError):
-                spec, env = slot.spec, {}
+                spec = slot.spec
+            env = placement_env(spec)
         if self.device.kind == "cpu":
             env = {"VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", "1"), **env}
         recipe = ""

@@ -73,3 +73,10 @@ def test_vllms_parser_reads_the_serve_line_as_the_engines_own_arguments() -> Non
     assert differ == set()
     assert (served["quantization"], served["dtype"], served["max_num_seqs"], served["seed"]) == ("awq", "float16", 8, 3)
     assert (served["gpu_memory_utilization"], served["max_model_len"], served["enforce_eager"]) == (0.25, 512, True)
+
+
+def test_an_engine_pinned_to_gpus_says_which() -> None:
+    pinned = replace(EngineSpec(model="/m"), devices=(0, 1))
+    line = run_yourself(pinned, {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0,1"}).vllm_serve
+    assert line.startswith("CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=0,1 vllm serve /m ")
+    assert "--tensor-parallel-size 2" in line
