@@ -34,8 +34,8 @@ def test_locked_hidden_events_cannot_be_reached(locked_idle: tuple[gr.Blocks, Ar
     assert done["output"]["data"][4] == "✕ max_tokens 33 is over this instance's limit of 32"
     _, done = queue_join(url, index["compare_1"], ["y" * 201, "fair", False, 0.0, 1.0, 8, 0], "script-3")
     assert done["output"]["data"][4] == "✕ the prompt has 201 characters; the limit here is 200"
-    for private in ("run", "run_1", "run_2"):
-        _, done = queue_join(url, index[private], ["/etc", "H100-80GB", 4096, 0.9], "script-4")
+    for private in ("run", "run_1", "run_2", "run_3"):  # GPU, context, utilization, GPU count
+        _, done = queue_join(url, index[private], ["/etc", "H100-80GB", 4096, 0.9, 1], "script-4")
         assert done["success"] is False and done["output"]["error"].startswith("Value: /etc is not in the list")
     assert arena.slot("A").engine is None and arena.slot("B").engine is None
 
