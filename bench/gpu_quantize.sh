@@ -11,7 +11,8 @@
 #                   with --system-site-packages so it reuses the machine's CUDA torch; if llm-compressor
 #                   refuses that torch, the pip log in the tarball says so.
 #   or QUANT_PY     an interpreter that already has llm-compressor (skips making the venv)
-# Env: LAYERS (8), HIDDEN (1024), INTER (2816), SAMPLES (32), SEQ_LEN (512), SCHEMES ("FP8_DYNAMIC W4A16").
+# Env: LAYERS (8), HIDDEN (1024), INTER (2816), SAMPLES (32), SEQ_LEN (512), SCHEMES ("FP8_DYNAMIC W4A16"),
+# EAGER (1: vLLM loads without torch.compile and CUDA graphs, ~3 min sooner; the kernel it picks is the same).
 set -uo pipefail
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PLAYGROUND_OFFLINE=1
 export PLAYGROUND_DATA=${PLAYGROUND_DATA:-/tmp/pgquant}
@@ -80,11 +81,11 @@ print(f"{scheme}: {r['state']} in {r['seconds']:.1f} s (oneshot {f.get('quantize
       f"(predicted {p['peak_ram_bytes'] / 1e9:.2f}); predicted peak VRAM {vram} GB; {r['message']}")
 EOF
   [ -f "$W/$s/config.json" ] || continue
-  python3 - "$W/$s" > "$R/vllm-$s.log" 2>&1 <<'EOF'
+  python3 - "$W/$s" "${EAGER:-1}" > "$R/vllm-$s.log" 2>&1 <<'EOF'
 import sys, time
 from vllm import LLM, SamplingParams
 t = time.time()
-llm = LLM(model=sys.argv[1], max_model_len=1024, gpu_memory_utilization=0.4)
+llm = LLM(model=sys.argv[1], max_model_len=1024, gpu_memory_utilization=0.4, enforce_eager=sys.argv[2] == "1")
 print(f"LOAD_S {time.time() - t:.1f}")
 out = llm.generate(["The default value is"], SamplingParams(max_tokens=16, temperature=0))
 print("ANSWER", repr(out[0].outputs[0].text), len(out[0].outputs[0].token_ids), "tokens")

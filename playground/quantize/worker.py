@@ -12,6 +12,7 @@ log and progress bars. No quantization arithmetic here: llm-compressor's `onesho
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -56,6 +57,7 @@ def recipe_for(scheme: str, group_size: int | None) -> list[Any]:
 def calibration_set(tokenizer: Any, path: str, samples: int, seq_len: int) -> tuple[Any, int, int]:
     """The text cut into consecutive windows of seq_len tokens, at most `samples` of them."""
     from datasets import Dataset
+    from datasets.table import InMemoryTable
 
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -66,7 +68,12 @@ def calibration_set(tokenizer: Any, path: str, samples: int, seq_len: int) -> tu
     if not windows:
         raise ValueError(f"the calibration text {path} has no tokens")
     data = {"input_ids": windows, "attention_mask": [[1] * len(w) for w in windows]}
-    return Dataset.from_dict(data), len(windows), sum(len(w) for w in windows)
+    # A fingerprint of our own: datasets hashes a new table with dill to make one, and on Python 3.12
+    # (datasets 5.2, dill 0.4.1, any pyarrow) that pickles pyarrow's module by value and fails on
+    # its MonthDayNano type (docs/NOTES.md). The windows themselves identify the set exactly.
+    fingerprint = hashlib.sha256(json.dumps(windows).encode()).hexdigest()[:16]
+    dataset = Dataset(InMemoryTable.from_pydict(data), fingerprint=fingerprint)
+    return dataset, len(windows), sum(len(w) for w in windows)
 
 
 def peak_vram() -> int | None:
