@@ -63,8 +63,12 @@ def snapshot(arena: Arena, what: str, log: list[dict[str, Any]]) -> None:
 def main(out: Path) -> None:
     device = device_info()
     specs = {k: parse_spec(v) for k, v in SPECS.items()}
-    arena = Arena((specs["fp16"], specs["AWQ"]), data_dir=Path(os.environ.get("PLAYGROUND_DATA", "/tmp/pgdata")),
-                  device=device, sample_interval_s=1.0)
+    arena = Arena(
+        (specs["fp16"], specs["AWQ"]),
+        data_dir=Path(os.environ.get("PLAYGROUND_DATA", "/tmp/pgdata")),
+        device=device,
+        sample_interval_s=1.0,
+    )
     result: dict[str, Any] = {"device": asdict(device) | {"cpu_flags": []}, "swap_method": arena.swap_method}
     log: list[dict[str, Any]] = []
     swaps: list[dict[str, Any]] = []
@@ -79,8 +83,14 @@ def main(out: Path) -> None:
         result["prepare"] = arena.prepare_variants(lambda m: print(m, file=sys.stderr, flush=True))
         result["prepare_s"] = time.perf_counter() - started
         snapshot(arena, "prepared: FP8 asleep", log)
-        for pane, label in (("B", "FP8 online"), ("B", "AWQ"), ("A", "FP8 online"), ("A", "fp16"), ("B", "FP8 online"),
-                            ("B", "AWQ")):
+        for pane, label in (
+            ("B", "FP8 online"),
+            ("B", "AWQ"),
+            ("A", "FP8 online"),
+            ("A", "fp16"),
+            ("B", "FP8 online"),
+            ("B", "AWQ"),
+        ):
             rec = arena.show(pane, label)
             swaps.append({"pane": pane, **asdict(rec)})
             snapshot(arena, f"{label} shown in {pane}", log)

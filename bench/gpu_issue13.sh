@@ -6,11 +6,12 @@
 #   bash bench/gpu_issue13.sh fp16      # fp16 engine: sweep and vllm bench at 1,8,32,64,128,256
 #   bash bench/gpu_issue13.sh awq       # the same for the AWQ 4-bit engine
 #   bash bench/gpu_issue13.sh ceiling   # bench/generator_ceiling.py on this host's CPU (no GPU, ~1 min)
-# Env: LEVELS (default 1,8,32,64,128,256), IN_TOKENS / OUT_TOKENS (128), CHECK_TIMEOUT (s for the
-# whole comparison, default 480), UTIL (0.4), SPEC (another engine spec, for a dry run elsewhere),
-# NO_POLLER=1 (a third run per level: the sweep with its /metrics poller off; ~+20 % time).
+# Env: LEVELS (default 1,8,32,64,128,256), REPEATS (3 runs per client per level), IN_TOKENS /
+# OUT_TOKENS (128), CHECK_TIMEOUT (s for the whole comparison, default 480), UTIL (0.4), SPEC (another
+# engine spec, for a dry run elsewhere). Needs pandas beside vLLM (vllm bench's custom dataset):
+# ../shared/device/pack-wheels pandas==3.1.1 python-dateutil six.
 # Everything lands in $OUT/issue13-<what>.tgz (comparison.json, the table, vllm bench's result
-# files and logs, /metrics snapshots and samples, the engine log) plus the table and a summary beside it.
+# files, prompts and log, /metrics snapshots and samples, the engine log) plus the table and a summary beside it.
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PLAYGROUND_OFFLINE=1
 export PLAYGROUND_DATA=${PLAYGROUND_DATA:-/tmp/pgdata}
@@ -59,23 +60,24 @@ if [ -n "${SPEC:-}" ]; then spec=$SPEC; tok=(); fi  # a dry run elsewhere, e.g. 
 # stop the engine and keep the levels measured so far in comparison.json.
 rc=0
 timeout -s TERM -k 30 "$budget" python3 bench/sweep_vs_vllm_bench.py --spec "$spec" \
-  --levels "${LEVELS:-1,8,32,64,128,256}" --input-tokens "${IN_TOKENS:-128}" --output-tokens "${OUT_TOKENS:-128}" \
-  "${tok[@]}" ${NO_POLLER:+--also-without-poller} --out "$R/run" > "$R/table.md" 2> "$R/run.err" || rc=$?
+  --levels "${LEVELS:-1,8,32,64,128,256}" --repeats "${REPEATS:-3}" --input-tokens "${IN_TOKENS:-128}" --output-tokens "${OUT_TOKENS:-128}" \
+  "${tok[@]}" --out "$R/run" > "$R/table.md" 2> "$R/run.err" || rc=$?
 echo "comparison exit $rc after $((SECONDS - t0)) s" | tee -a "$R/exit.txt"
 cat "$R/table.md"; tail -n 12 "$R/run.err"
 [ -f "$R/run/comparison.json" ] && python3 - "$R/run/comparison.json" <<'PY' | tee "$R/summary.txt" || true
 import json, sys
 r = json.load(open(sys.argv[1]))
 for lv in r["levels"]:
-    for who in ("sweep", "bench", "sweep_nopoll"):
-        if f"{who}_engine" not in lv:
-            continue
-        e = lv[f"{who}_engine"]
-        eng, pk = e.get("engine", {}), e.get("peaks", {})
-        print(f"c{lv['concurrency']:>4} {who:12}: running max {pk.get('running')} waiting max {pk.get('waiting')} "
-              f"KV peak {pk.get('kv')} | vLLM: TTFT mean {eng.get('server_ttft_mean_ms')} ms, ITL mean "
-              f"{eng.get('server_itl_mean_ms')} ms, tokens/step {eng.get('tokens_per_step_mean')}, "
-              f"preemptions {eng.get('preemptions')}, prefix hits {eng.get('prefix_cache_hits')}")
+    for who in ("sweep", "bench"):
+        for i, run in enumerate(lv["runs"][who]):
+            e = run.get("vllm", {})
+            eng, pk = e.get("engine", {}), e.get("peaks", {})
+            print(f"c{lv['concurrency']:>4} {who:5} run {i + 1}: {run.get('output_tok_s') or 0:,.0f} tok/s, TTFT p50 "
+                  f"{run.get('ttft_p50_ms') or 0:.1f} ms, burst {run.get('first_wave_spread_ms') or 0:.1f} ms | "
+                  f"running max {pk.get('running')} waiting max {pk.get('waiting')} KV peak {pk.get('kv')} | vLLM: "
+                  f"TTFT mean {eng.get('server_ttft_mean_ms')} ms, queue {eng.get('queue_time_mean_ms')} ms, "
+                  f"tokens/step {eng.get('tokens_per_step_mean')}, preemptions {eng.get('preemptions')}, "
+                  f"prefix hits {eng.get('prefix_cache_hits')} {run.get('error', '')}")
 for line in r.get("engine_log_highlights", [])[:12]:
     print(line[:300])
 PY
