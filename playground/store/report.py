@@ -222,9 +222,8 @@ def _code_html(answer: EngineAnswer) -> str:
     ]
     if not blocks:
         return ""
-    inner = "".join(f"<p>{escape(t)}</p><pre class=\"code\">{escape(c)}</pre>" for t, c in blocks)
+    inner = "".join(f'<p>{escape(t)}</p><pre class="code">{escape(c)}</pre>' for t, c in blocks)
     return f'<details class="run-yourself"><summary>Run this yourself</summary>{inner}</details>'
-
 
 
 def _run_html(run: CompareRun) -> str:

@@ -81,6 +81,32 @@ def test_peak_memory_refusal_says_how_much_and_what_there_is() -> None:
     assert peak.vram_bytes is not None and peak.vram_bytes > 0.5e9  # a CUDA context at least
 
 
+def test_host_peak_on_a_gpu_adds_cuda_and_leaves_hessians_on_the_device() -> None:
+    cpu = predict_peak(SHAPE, SCHEMES["W4A16"], samples=4, seq_len=128)
+    gpu = predict_peak(SHAPE, SCHEMES["W4A16"], samples=4, seq_len=128, gpu=True)
+    # one layer's Hessians: q, k, v, o, gate, up take 256 inputs, down 768; fp32
+    hessians = 4 * (6 * 256**2 + 768**2)
+    assert gpu.ram_bytes == pytest.approx(cpu.ram_bytes - hessians + 1.0e9)
+
+
+def test_host_peak_on_a_gpu_covers_what_the_h200_measured() -> None:
+    # docs/gpu.md: a random Llama of 8 layers, hidden 1024, intermediate 2816 (94.4 M parameters, bf16)
+    # peaked at 1.55 GB (FP8_DYNAMIC) and 2.20 GB (W4A16, 11 samples of 512) of host memory.
+    config = {
+        **TINY,
+        "num_hidden_layers": 8,
+        "hidden_size": 1024,
+        "intermediate_size": 2816,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 4,
+        "head_dim": 64,
+    }
+    shape = ModelShape.from_config(config)
+    assert shape.params() == 94_389_248
+    assert predict_peak(shape, SCHEMES["FP8_DYNAMIC"], samples=11, seq_len=512, gpu=True).ram_bytes >= 1.55e9
+    assert predict_peak(shape, SCHEMES["W4A16"], samples=11, seq_len=512, gpu=True).ram_bytes >= 2.20e9
+
+
 def test_calibration_settings_out_of_range() -> None:
     with pytest.raises(QuantError, match="longer than the model's context"):
         plan_quantization(QuantRequest("tiny", "W8A8", seq_len=4096), TINY, ram_available=PLENTY)
