@@ -6,7 +6,8 @@
 #   bash bench/gpu_issue13.sh fp16      # fp16 engine: sweep and vllm bench at 1,8,32,64,128,256
 #   bash bench/gpu_issue13.sh awq       # the same for the AWQ 4-bit engine
 #   bash bench/gpu_issue13.sh ceiling   # bench/generator_ceiling.py on this host's CPU (no GPU, ~1 min)
-# Env: LEVELS (default 1,8,32,64,128,256), REPEATS (3 runs per client per level), IN_TOKENS /
+# Env: LEVELS (default 1,8,32,64,128,256), REPEATS (5 runs per client per level: TTFT p50 moves by up to a
+# third from run to run; docs/performance.md section 6), IN_TOKENS /
 # OUT_TOKENS (128), CHECK_TIMEOUT (s for the whole comparison, default 480), UTIL (0.4), SPEC (another
 # engine spec, for a dry run elsewhere). Needs pandas beside vLLM (vllm bench's custom dataset):
 # ../shared/device/pack-wheels pandas==3.1.1 python-dateutil six.
@@ -60,7 +61,7 @@ if [ -n "${SPEC:-}" ]; then spec=$SPEC; tok=(); fi  # a dry run elsewhere, e.g. 
 # stop the engine and keep the levels measured so far in comparison.json.
 rc=0
 timeout -s TERM -k 30 "$budget" python3 bench/sweep_vs_vllm_bench.py --spec "$spec" \
-  --levels "${LEVELS:-1,8,32,64,128,256}" --repeats "${REPEATS:-3}" --input-tokens "${IN_TOKENS:-128}" --output-tokens "${OUT_TOKENS:-128}" \
+  --levels "${LEVELS:-1,8,32,64,128,256}" --repeats "${REPEATS:-5}" --input-tokens "${IN_TOKENS:-128}" --output-tokens "${OUT_TOKENS:-128}" \
   "${tok[@]}" --out "$R/run" > "$R/table.md" 2> "$R/run.err" || rc=$?
 echo "comparison exit $rc after $((SECONDS - t0)) s" | tee -a "$R/exit.txt"
 cat "$R/table.md"; tail -n 12 "$R/run.err"

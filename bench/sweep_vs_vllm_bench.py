@@ -16,7 +16,7 @@ within 10 %, or 5 ms when both are under 50 ms). Everything lands in OUT.
 
 Usage:
   PYTHONPATH=. python bench/sweep_vs_vllm_bench.py --spec SPEC [--levels 1,8,32,64,128,256]
-      [--repeats 3] [--input-tokens 128] [--output-tokens 128] [--out DIR] [--tokenizer PATH]
+      [--repeats 5] [--input-tokens 128] [--output-tokens 128] [--out DIR] [--tokenizer PATH]
   PYTHONPATH=. python bench/sweep_vs_vllm_bench.py --endpoint URL --model ID --tokenizer PATH ...
 SPEC as the CLI takes it, e.g. "/tmp/l7b/fp16,quantization=auto,enforce_eager=false,util=0.4,
 max_model_len=4096,extra_args=--load-format dummy".
@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--api-key", default="", help="with --endpoint, when the server wants one")
     parser.add_argument("--tokenizer", help="tokenizer vllm bench counts tokens with (default: the model's path)")
     parser.add_argument("--levels", default="1,8,32,64,128,256")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per client per level (medians are compared)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per client per level (medians are compared)")
     parser.add_argument("--input-tokens", type=int, default=128)
     parser.add_argument("--output-tokens", type=int, default=128)
     parser.add_argument("--out", default="data/vs-vllm-bench")
