@@ -12,7 +12,7 @@ run: setup ## install, then open the app on http://127.0.0.1:7860
 	$(PY) app.py
 
 check: setup ## lint and type-check
-	$(PY) -m ruff check playground tests app.py
+	$(PY) -m ruff check playground tests bench app.py
 	$(PY) -m mypy
 
 quant-env: ## llm-compressor's own environment (.venv-quant) for the Quantize tab and its tests
