@@ -101,9 +101,8 @@ def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) ->
 
 def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) -> go.Figure:
     """Time to first token and decode speed of every request, per engine."""
-    fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("Time to first token (ms)", "Decode (tokens/s)"), horizontal_spacing=0.12
-    )
+    # What each panel shows goes on its y axis: subplot titles sat where the legend is and collided.
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
     for i, (slot, label) in enumerate(labels.items()):
         mine = [r for r in records if r.slot == slot and not r.error]
         xs = [r.request_no for r in mine]
@@ -121,6 +120,8 @@ def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) 
             fig.add_trace(trace, row=1, col=col)
     fig.update_xaxes(title_text="request #", dtick=1)
     fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(title_text="time to first token (ms)", row=1, col=1)
+    fig.update_yaxes(title_text="decode (tokens/s)", row=1, col=2)
     if not any(not r.error for r in records):
         empty(fig, "Send a prompt: each request adds a point per engine")
     return styled(fig, "Latency per request")
@@ -202,17 +203,42 @@ def anatomy_figure(parts_by_engine: Mapping[str, Sequence[MemoryPart]]) -> go.Fi
 
 
 def summary_figure(rows: Sequence[EngineSummary]) -> go.Figure:
-    """Three bars per engine: weights, decode speed, perplexity (each on its own axis)."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("Weights (GiB)", "Decode (tok/s, median)", "Perplexity"))
+    """Three bars per engine: weights, decode speed, perplexity (each on its own axis, named on it:
+    subplot titles sat where the legend is and collided); a panel with nothing measured says why."""
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.09)
+    panels = (
+        ("weights (GiB)", "no engine ready yet", [r.weights_gib for r in rows]),
+        ("decode (tok/s, median)", "send a few compares first", [r.decode_tok_s for r in rows]),
+        ("perplexity", "run the Quality tab first", [r.perplexity for r in rows]),
+    )
     for i, r in enumerate(rows):
         color = ENGINE_COLORS[i % 2]
-        for col, value in enumerate((r.weights_gib, r.decode_tok_s, r.perplexity), start=1):
+        for col, (_, _, values) in enumerate(panels, start=1):
             fig.add_trace(
                 go.Bar(
-                    x=[r.slot], y=[value], name=r.label, marker_color=color, legendgroup=r.label, showlegend=col == 1
+                    x=[r.slot],
+                    y=[values[i]],
+                    name=r.label,
+                    marker_color=color,
+                    legendgroup=r.label,
+                    showlegend=col == 1,
                 ),
                 row=1,
                 col=col,
+            )
+    for col, (title, hint, values) in enumerate(panels, start=1):
+        fig.update_yaxes(title_text=title, row=1, col=col)
+        if all(v is None for v in values):
+            fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=col)
+            axis = "" if col == 1 else str(col)
+            fig.add_annotation(
+                text=hint,
+                showarrow=False,
+                x=0.5,
+                y=0.5,
+                xref=f"x{axis} domain",
+                yref=f"y{axis} domain",
+                font={"size": 13, "color": DEVICE_COLOR},
             )
     return styled(fig, "Memory vs speed vs quality (this session)")
 

@@ -64,6 +64,7 @@ def llmcompressor_code(
         lines += [
             "# Calibration: the text cut into consecutive windows of SEQ_LEN tokens (with BOS), at most SAMPLES.",
             "from datasets import Dataset",
+            "from datasets.table import InMemoryTable",
             "",
             f"SAMPLES, SEQ_LEN = {samples}, {seq_len}",
             f'text = open({calib!r}, encoding="utf-8", errors="replace").read()',
@@ -71,7 +72,9 @@ def llmcompressor_code(
             "bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []",
             "step = SEQ_LEN - len(bos)",
             "windows = [bos + ids[i : i + step] for i in range(0, len(ids), step)][:SAMPLES]",
-            'dataset = Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * len(w) for w in windows]})',
+            'data = {"input_ids": windows, "attention_mask": [[1] * len(w) for w in windows]}',
+            "# A fingerprint of our own: datasets' hashing of a new table fails on Python 3.12 (MonthDayNano).",
+            'dataset = Dataset(InMemoryTable.from_pydict(data), fingerprint="calibration")',
             "",
         ]
         data_args = (
