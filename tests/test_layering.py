@@ -23,6 +23,7 @@ PACKAGE = ROOT / "playground"
 LAYERS = {
     "measure": 0,
     "views": 1,
+    "procs": 1,  # process trees, for engines/ and quantize/ alike
     "engines": 2,
     "store": 2,
     "tiny": 2,

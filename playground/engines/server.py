@@ -7,7 +7,6 @@ import atexit
 import contextlib
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -18,11 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
-import psutil
 
 from playground.measure.phases import LogReport, explain_exit, read_log
 from playground.measure.records import EngineStatus
 from playground.measure.specs import EngineSpec, server_args
+from playground.procs.tree import stop_tree, tree_pids
 
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 READY_TIMEOUT_S = 1200.0  # a cold first start on a GPU took 238 s (device README); hub downloads add more
@@ -193,31 +192,14 @@ class Engine:
             _LIVE.discard(self)
         if proc is None or proc.poll() is not None:
             return
-        tree = self.pids()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        for pid in tree:  # children that left the group (none seen so far, but never leave one)
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(pid).kill()
+        stop_tree(proc, timeout_s)
         if not self._failure:
             self._failure = "stopped"
 
     # -- observation -------------------------------------------------------------------------
     def pids(self) -> list[int]:
         """The server's PID and all its descendants (the engine core holds the GPU memory)."""
-        if self._proc is None or self._proc.poll() is not None:
-            return []
-        try:
-            root = psutil.Process(self._proc.pid)
-            return [root.pid, *(c.pid for c in root.children(recursive=True))]
-        except psutil.Error:
-            return []
+        return tree_pids(self._proc)
 
     def returncode(self) -> int | None:
         """The exit code once the process has ended."""

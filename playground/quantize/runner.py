@@ -4,13 +4,11 @@ Nothing half-written is ever left under the output name."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from playground.measure.quant_log import QuantProgress, read_progress, split_lines
 from playground.measure.quant_plan import QuantError, QuantPlan
+from playground.procs.tree import stop_tree, tree_pids
 from playground.views.model_card import CardFacts, llmcompressor_code, model_card
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,13 +187,7 @@ class QuantJob:
 
     def pids(self) -> list[int]:
         """The worker's process and all its descendants."""
-        if self._proc is None or self._proc.poll() is not None:
-            return []
-        try:
-            root = psutil.Process(self._proc.pid)
-            return [root.pid, *(c.pid for c in root.children(recursive=True))]
-        except psutil.Error:
-            return []
+        return tree_pids(self._proc)
 
     def progress(self) -> QuantProgress:
         """Phase and fraction from the log so far (reads only new bytes)."""
@@ -224,20 +215,8 @@ class QuantJob:
     def cancel(self, timeout_s: float = 10.0) -> None:
         """Stop the worker's whole process tree and remove its unfinished folder."""
         self._cancelled = True
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            tree = self.pids()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            for pid in tree:  # anything that left the group (none seen, but never leave one behind)
-                with contextlib.suppress(psutil.Error):
-                    psutil.Process(pid).kill()
+        if self._proc is not None:
+            stop_tree(self._proc, timeout_s)
         self._clean()
 
     def _clean(self) -> None:
