@@ -24,13 +24,25 @@ def _gib(value: float | None) -> float | None:
     return None if value is None else value / GIB
 
 
-def empty(fig: go.Figure, note: str) -> go.Figure:
-    """A placeholder that says what will appear, instead of bare axes."""
+def empty(fig: go.Figure, note: str, panel: int | None = None) -> go.Figure:
+    """A placeholder that says what will appear, instead of bare axes: over the whole figure, or over
+    one panel of a one-row figure (`panel`, counted from 1), whose axis title stays."""
+    axis = "" if panel in (None, 1) else str(panel)
+    xref, yref = ("paper", "paper") if panel is None else (f"x{axis} domain", f"y{axis} domain")
     fig.add_annotation(
-        text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": DEVICE_COLOR}
+        text=note,
+        showarrow=False,
+        x=0.5,
+        y=0.5,
+        xref=xref,
+        yref=yref,
+        font={"size": 14, "color": DEVICE_COLOR},
     )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
+    if panel is None:
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+    else:
+        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=panel)
     return fig
 
 
@@ -229,17 +241,7 @@ def summary_figure(rows: Sequence[EngineSummary]) -> go.Figure:
     for col, (title, hint, values) in enumerate(panels, start=1):
         fig.update_yaxes(title_text=title, row=1, col=col)
         if all(v is None for v in values):
-            fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=col)
-            axis = "" if col == 1 else str(col)
-            fig.add_annotation(
-                text=hint,
-                showarrow=False,
-                x=0.5,
-                y=0.5,
-                xref=f"x{axis} domain",
-                yref=f"y{axis} domain",
-                font={"size": 13, "color": DEVICE_COLOR},
-            )
+            empty(fig, hint, panel=col)
     return styled(fig, "Memory vs speed vs quality (this session)")
 
 
