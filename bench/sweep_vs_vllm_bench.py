@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_metrics import Recorder  # noqa: E402
 from vllm_bench_client import BenchClient, bench_args, write_prompts  # noqa: E402
 
-from playground.measure.sweep import SweepSettings, fixed_length_prompt, parse_levels  # noqa: E402
+from playground.measure.sweep import SweepSettings, parse_levels  # noqa: E402
 
 TTFT_SHARE, TTFT_FLOOR_MS, TTFT_SMALL_MS, THROUGHPUT_SHARE = 0.10, 5.0, 50.0, 0.03
 FIGURES = (
@@ -95,17 +95,6 @@ def run_sweep_level(target: Any, level: int, settings: SweepSettings, poll: bool
         "first_wave_spread_ms": (starts[-1] - starts[0]) * 1000 if len(starts) > 1 else None,
         "notes": list(engine.notes),
     }
-
-
-def sweep_prompts(target: Any, settings: SweepSettings, level: int, tag: str) -> list[str]:
-    """The prompts the sweep would send at `level`, from its own builder, each starting with `tag`-i."""
-    from playground.engines.client import tokenize
-
-    def count(text: str) -> int:
-        return len(tokenize(target.base_url, target.api_key, target.model, text))
-
-    size = settings.input_tokens
-    return [fixed_length_prompt(count, size, f"{tag}-{i}:") for i in range(settings.requests_at(level))]
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,9 +224,10 @@ def main() -> int:
                     if who == "sweep":
                         fig, seen = recorder.around(name, lambda lv=level: run_sweep_level(target, lv, settings))
                     else:
-                        prompts = write_prompts(
-                            out / f"{name}.jsonl", sweep_prompts(target, settings, level, f"b{run_tag}{i}{rep}")
+                        same = loadgen.fixed_prompts(
+                            target, settings.input_tokens, settings.requests_at(level), f"b{run_tag}{i}{rep}"
                         )
+                        prompts = write_prompts(out / f"{name}.jsonl", same)
                         cmd = bench_args(
                             target.base_url,
                             target.model,

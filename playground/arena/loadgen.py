@@ -215,12 +215,17 @@ def _sweep_engine(
 
 def _prompts(t: SweepTarget, settings: SweepSettings, nonce: int) -> list[str]:
     """The warm-up prompt, then every level's prompts in order, each its own, each exactly input_tokens."""
+    return fixed_prompts(t, settings.input_tokens, settings.total_requests + 1, nonce)
 
-    def count(text: str) -> int:
+
+def fixed_prompts(t: SweepTarget, tokens: int, count: int, tag: object) -> list[str]:
+    """`count` prompts of exactly `tokens` tokens by the engine's own tokenizer, the i-th starting with
+    "tag-i:" so that no two share a cached prefix (bench/sweep_vs_vllm_bench.py gives vllm bench these)."""
+
+    def size(text: str) -> int:
         return len(tokenize(t.base_url, t.api_key, t.model, text))
 
-    total = settings.total_requests + 1
-    return [fixed_length_prompt(count, settings.input_tokens, f"{nonce}-{i}:") for i in range(total)]
+    return [fixed_length_prompt(size, tokens, f"{tag}-{i}:") for i in range(count)]
 
 
 def _run_level(
