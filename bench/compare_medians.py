@@ -33,7 +33,7 @@ def main(n: int = 8, max_tokens: int = 64) -> dict[str, object]:
             }
         params = GenerationParams(max_tokens=max_tokens, temperature=0.0, chat=False)
         answers = [arena.compare_once(PROMPTS[i % len(PROMPTS)], params, "fair") for i in range(n)]
-        arena.sample_once()
+        arena.watch.sample_once()
         for i, name in enumerate(("A", "B")):
             timings = [run[i].timing for run in answers if run[i].timing and not run[i].error]
             row = out["engines"][name]  # type: ignore[index]
@@ -41,7 +41,7 @@ def main(n: int = 8, max_tokens: int = 64) -> dict[str, object]:
                 values = [getattr(t, key) for t in timings if getattr(t, key) is not None]
                 row[key] = None if not values else round(median(values) or 0, 2)
             row["bursty_runs"] = sum(t.bursty for t in timings)
-            row["memory_mb"] = arena.memory_mb(name)
+            row["memory_mb"] = arena.watch.memory_mb(name)
             row["kv_cache_tokens"] = arena.slot(name).metrics.kv_cache_tokens
             row["notes"] = list(arena.status(name).notes)
         out["memory_source"] = arena.samples[-1].source

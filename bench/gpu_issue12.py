@@ -42,7 +42,7 @@ def gpu_used_gib() -> float | None:
 
 def snapshot(arena: Arena, what: str, log: list[dict[str, Any]]) -> None:
     pids = {n: s.engine.pids() for n, s in arena.slots.items() if s.engine}
-    pids.update({f"asleep: {label}": e.pids() for label, e in arena.asleep.items()})
+    pids.update({f"asleep: {label}": e.pids() for label, e in arena.variants.asleep.items()})
     sample = sample_memory(pids)
     row = {
         "what": what,
@@ -54,7 +54,7 @@ def snapshot(arena: Arena, what: str, log: list[dict[str, Any]]) -> None:
             k: sum(psutil.Process(p).memory_info().rss for p in ps if psutil.pid_exists(p)) / 2**30
             for k, ps in pids.items()
         },
-        "states": {label: arena.variant_state(label) for label in arena.variants},
+        "states": {label: arena.variants.state(label) for label in arena.variants.specs},
     }
     log.append(row)
     print(json.dumps(row), file=sys.stderr, flush=True)
@@ -69,18 +69,18 @@ def main(out: Path) -> None:
         device=device,
         sample_interval_s=1.0,
     )
-    result: dict[str, Any] = {"device": asdict(device) | {"cpu_flags": []}, "swap_method": arena.swap_method}
+    result: dict[str, Any] = {"device": asdict(device) | {"cpu_flags": []}, "swap_method": arena.variants.swap_method}
     log: list[dict[str, Any]] = []
     swaps: list[dict[str, Any]] = []
     try:
-        arena.add_variant(specs["FP8 online"])
+        arena.variants.add(specs["FP8 online"])
         snapshot(arena, "before any engine", log)
         for pane in ("A", "B"):
             status = arena.start(pane)
             result[f"start_{pane}_s"] = status.startup_s
         snapshot(arena, "fp16 in A, AWQ in B, both awake", log)
         started = time.perf_counter()
-        result["prepare"] = arena.prepare_variants(lambda m: print(m, file=sys.stderr, flush=True))
+        result["prepare"] = arena.variants.prepare(lambda m: print(m, file=sys.stderr, flush=True))
         result["prepare_s"] = time.perf_counter() - started
         snapshot(arena, "prepared: FP8 asleep", log)
         for pane, label in (
@@ -91,21 +91,21 @@ def main(out: Path) -> None:
             ("B", "FP8 online"),
             ("B", "AWQ"),
         ):
-            rec = arena.show(pane, label)
+            rec = arena.variants.show(pane, label)
             swaps.append({"pane": pane, **asdict(rec)})
             snapshot(arena, f"{label} shown in {pane}", log)
         rows = []
-        for step in arena.ladder("fp16", text=REFERENCE.read_text(), max_tokens=32, timing_requests=5):
+        for step in arena.ladder.run("fp16", text=REFERENCE.read_text(), max_tokens=32, timing_requests=5):
             print(step.message, file=sys.stderr, flush=True)
             rows = step.rows
         result["ladder"] = [r.as_dict() for r in rows]
         snapshot(arena, "after the ladder", log)
         # A sleeper whose process died: waking it must say so, not hang or answer from nothing.
-        label, engine = next(iter(arena.asleep.items()))
+        label, engine = next(iter(arena.variants.asleep.items()))
         os.killpg(os.getpgid(engine.pids()[0]), signal.SIGKILL)
         time.sleep(2)
         try:
-            arena.show("B", label)
+            arena.variants.show("B", label)
             result["dead_sleeper"] = "no error (unexpected)"
         except (SpecError, EngineError) as exc:
             result["dead_sleeper"] = str(exc)

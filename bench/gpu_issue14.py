@@ -35,7 +35,7 @@ def gib(x: float | None) -> float | None:
 
 
 def memory(arena: Arena) -> dict[str, Any]:
-    arena.sample_once()
+    arena.watch.sample_once()
     s = arena.samples[-1]
     return {
         "engines_gib": {k: gib(v) for k, v in s.engines.items()},

@@ -103,7 +103,7 @@ def main(rounds: int = 20, max_tokens: int = 64, spec_text: str = "") -> dict[st
         pg_ttft, pg_tps = med([r[0] for r in results["playground"]]), med([r[1] for r in results["playground"]])
         oa_ttft, oa_tps = med([r[0] for r in results["openai"]]), med([r[1] for r in results["openai"]])
         on, off = median(sampler["on"]), median(sampler["off"])
-        gib, source = arena.weights("A")
+        gib, source = arena.insights.weights("A")
         gpu = gpu_named(device.name, device.total_bytes) if device.kind == "cuda" else None
         ceiling = gpu.bandwidth_gb_s * 1e9 / (gib * 2**30) if gpu and gib else None
         return {

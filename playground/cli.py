@@ -85,7 +85,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     try:
         arena = _arena(args)
-        if problems := arena.request_problems(args.prompt, params, args.mode):
+        if problems := arena.door.problems(args.prompt, params, args.mode):
             raise SpecError("; ".join(problems))
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -93,7 +93,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         failed = not _start_both(arena)
         answers = arena.compare_once(args.prompt, params, args.mode)
-        arena.sample_once()
+        arena.watch.sample_once()
         for ans in answers:
             if ans.error:
                 print(f"error: engine {ans.slot}: {ans.error}", file=sys.stderr)
@@ -122,7 +122,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
         if not _start_both(arena):
             return 1
         try:
-            report = arena.quality(args.prompt, max_tokens=args.max_tokens, text=text)
+            report = arena.insights.quality(args.prompt, max_tokens=args.max_tokens, text=text)
         except (SpecError, EngineError, GenerationError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -270,11 +270,11 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         return 2
     try:
         for spec in specs[2:]:
-            arena.add_variant(spec)
-        baseline = args.baseline or next(iter(arena.variants))
+            arena.variants.add(spec)
+        baseline = args.baseline or next(iter(arena.variants.specs))
         text = (ASSETS / "reference.txt").read_text() if not args.no_perplexity else None
         rows = []
-        for step in arena.ladder(baseline, text=text, max_tokens=args.max_tokens, timing_requests=args.requests):
+        for step in arena.ladder.run(baseline, text=text, max_tokens=args.max_tokens, timing_requests=args.requests):
             print(f"[ladder] {step.message}", file=sys.stderr, flush=True)
             rows = step.rows
     except SpecError as exc:
@@ -290,7 +290,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(f"{r.label}: weights {r.weights_gb} GB, decode {r.decode_tok_s} tok/s, KL {r.kl_mean}")
-    return 1 if failed or len(rows) < len(arena.variants) else 0
+    return 1 if failed or len(rows) < len(arena.variants.specs) else 0
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:

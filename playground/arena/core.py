@@ -1,12 +1,17 @@
-"""The core: two engine slots, the memory monitor and the request history. The UI and the CLI are
-thin shells over `Arena`."""
+"""The core: two engine slots, their engines' lifecycle, the memory monitor, the request history and
+the gate that orders compares against swaps. The UI and the CLI are thin shells over `Arena`.
+
+What the core does not do itself it holds as parts, each given only the services it uses:
+`variants` (the variant list and swaps), `ladder`, `insights` (quality, anatomy, summary,
+run-yourself), `saved` (the SQLite history and exports), `quantizer` and `quantized` (quantize,
+then load a result beside its base), `watch` (memory and /metrics samples), `door` (visitor limits)
+and `room` (who shares the instance now). Any number of compares run at once and vLLM batches
+them; a swap, a ladder step or a restart waits for them through `gate`."""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -14,24 +19,26 @@ from pathlib import Path
 
 from playground.arena import loadgen
 from playground.arena.defaults import resolve_tiny
-from playground.arena.history import ArenaHistory
-from playground.arena.insights import ArenaInsights
-from playground.arena.ladder import ArenaLadder
-from playground.arena.quantizer import ArenaQuantize, Quantizer
-from playground.arena.settings import RateLimiter, VisitorLimits
+from playground.arena.door import Door
+from playground.arena.gate import GateTimeout, PaneGate
+from playground.arena.history import SavedRuns
+from playground.arena.insights import Insights
+from playground.arena.ladder import Ladder
+from playground.arena.quantizer import QuantizedLoader, Quantizer
+from playground.arena.room import Room
+from playground.arena.settings import VisitorLimits
 from playground.arena.slot import SLOT_NAMES, Slot
-from playground.arena.variants import ArenaVariants
+from playground.arena.variants import PANE_WAIT_S, Variants
+from playground.arena.watch import EngineWatch
 from playground.engines import monitor
-from playground.engines.client import StreamOutcome, fetch_metrics, stream_generation
+from playground.engines.client import StreamOutcome, stream_generation
 from playground.engines.cpu import cpu_engine_env, uses_cpu_fallback
 from playground.engines.server import READY_TIMEOUT_S, Engine, EngineError
-from playground.measure.generation import GenerationParams, check_generation
-from playground.measure.ladder import LadderRow
+from playground.measure.generation import GenerationParams
 from playground.measure.metrics import request_timing
 from playground.measure.phases import explain_exit
 from playground.measure.prometheus import EngineMetrics
-from playground.measure.quality import QualityReport
-from playground.measure.records import EngineAnswer, EngineStatus, MemorySample, RequestRecord
+from playground.measure.records import EngineAnswer, EngineStatus, RequestRecord
 from playground.measure.specs import (
     DeviceInfo,
     EngineSpec,
@@ -45,11 +52,10 @@ from playground.measure.specs import (
 from playground.measure.sweep import SweepResult, SweepSettings
 from playground.store.sqlite import HistoryStore
 
-UI_UPDATE_S = 0.05  # the shells see at most 20 updates a second; timestamps are taken per token
-
-
-class RateLimited(SpecError):
-    """A visitor sent more requests than the instance allows per minute; the message says when to retry."""
+UI_UPDATE_S = 0.05  # one visitor's shell sees at most 20 updates a second; timestamps are taken per token
+# Updates the shells get a second over every running compare together: with 40 compares streaming,
+# each visitor's pane updates 5 times a second rather than 20 (docs/performance.md, section 7).
+UI_UPDATES_PER_S = 200.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class CompareProgress:
     run_id: int | None = None  # the saved run, once both answers are in
 
 
-class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuantize):
+class Arena:
     """Owns both engines, samples their memory and keeps every request's figures."""
 
     def __init__(
@@ -81,31 +87,32 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
             n: Slot(n, default_devices(spec, i, self.device))
             for i, (n, spec) in enumerate(zip(SLOT_NAMES, specs, strict=True))
         }
-        self._init_variants()
-        self._panes = threading.Lock()  # held by a compare, a swap and a ladder step: never two at once
-        self._ladder_lock = threading.Lock()
-        self.ladder_rows: list[LadderRow] = []
-        self.ladder_baseline = ""
-        self.samples: deque[MemorySample] = deque(maxlen=max_samples)
-        self.kv_usage: deque[tuple[float, dict[str, float | None]]] = deque(maxlen=max_samples)
+        self.gate = PaneGate()  # compares share it; a swap, a ladder step or a restart has it alone
+        self.room = Room(SLOT_NAMES)
         self.history: list[RequestRecord] = []
-        self.quality_runs: list[QualityReport] = []
         self._compares = 0
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()  # engines start one after the other, never at once
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-start")
-        self.sampler = monitor.Sampler(self.sample_once, sample_interval_s)
         self.limits = limits or VisitorLimits()
-        # vLLM's CPU build serves /metrics from the API process in 0.2-0.4 s of a shared core:
-        # read it every 5 s there (every sample on a GPU), so measuring costs the engine little.
-        self.metrics_interval_s = 5.0 if self.device.kind == "cpu" else 0.0
+        self.door = Door(self.limits, self.slots)
+        self.variants = Variants(self.device, self.slots, self.gate, self.start, self.status)
+        self.ladder = Ladder(self.variants, self.status, lambda n: self.insights.weights(n))
         # Every compare and memory sample goes to SQLite as it happens (data/history.sqlite).
-        self.store = HistoryStore(data_dir / "history.sqlite")
+        store = HistoryStore(data_dir / "history.sqlite")
         specs_text = {n: s.spec.display_name for n, s in self.slots.items()}
-        self.session_id = self.store.open_session(f"{self.device.kind}: {self.device.name}", specs_text)
-        self.store_error = ""
-        self._visitors = RateLimiter(self.limits.requests_per_minute)
+        session_id = store.open_session(f"{self.device.kind}: {self.device.name}", specs_text)
+        self.saved = SavedRuns(store, session_id, data_dir, self.ladder)
+        cpu = self.device.kind == "cpu"
+        save = self.saved.save_sample
+        self.watch = EngineWatch(self.slots, self.status, self.room, save, cpu=cpu, max_samples=max_samples)
+        self.samples, self.kv_usage = self.watch.samples, self.watch.kv_usage  # the series the charts draw
+        self.insights = Insights(
+            self.device, data_dir, self.slots, self.status, self.samples, self.history, self.door.admit, self.limits
+        )
+        self.sampler = monitor.Sampler(self.watch.sample_once, sample_interval_s)
         self.quantizer = Quantizer(data_dir, self.device)
+        self.quantized = QuantizedLoader(self.device, self.slots, self.status, self.start_in_background)
 
     # -- engines -----------------------------------------------------------------------------
     def separate_gpus(self) -> bool:
@@ -142,14 +149,14 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
         try:
             if problems := self.problems(name, spec):
                 raise SpecError("; ".join(problems))
-            engine_spec = self.launch_spec(resolve_tiny(spec, self.data_dir))
+            engine_spec = self.variants.launch_spec(resolve_tiny(spec, self.data_dir))
         except (SpecError, ValueError, OSError) as exc:
             slot.start_error = str(exc)
             raise SpecError(str(exc)) from exc
-        self.stop(name)
         with self._start_lock:
+            self.stop(name)  # waits for the compares running on the panes
             slot.spec = spec
-            self.variants[spec.display_name] = spec  # a spec started from the form joins the variants
+            self.variants.specs[spec.display_name] = spec  # a spec started from the form joins the variants
             env = cpu_engine_env(SLOT_NAMES.index(name), self.device) if self.device.kind == "cpu" else {}
             env.update(placement_env(engine_spec))  # the engine's GPUs: CUDA_VISIBLE_DEVICES
             for attempt in range(2):
@@ -190,7 +197,15 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
         return out
 
     def stop(self, name: str) -> None:
-        """Stop one slot's engine and free its memory; the other slot is untouched."""
+        """Stop one slot's engine and free its memory, once the running compares are done; the other
+        slot is untouched. Raises SpecError when the compares outlast PANE_WAIT_S."""
+        try:
+            with self.gate.exclusive(PANE_WAIT_S, f"stopping {name}"):
+                self._stop_now(name)
+        except GateTimeout as exc:
+            raise SpecError(str(exc)) from exc
+
+    def _stop_now(self, name: str) -> None:
         slot = self.slot(name)
         if slot.engine is not None:
             slot.engine.stop()
@@ -211,91 +226,44 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
         self.sampler.stop()
         self._starter.shutdown(wait=False, cancel_futures=True)
         for name in SLOT_NAMES:
-            self.stop(name)
-        for engine in self.asleep.values():
+            self._stop_now(name)  # no waiting at shutdown: the streams end with their engines
+        for engine in self.variants.asleep.values():
             engine.stop()
-        self.store.close()
-
-    # -- monitoring --------------------------------------------------------------------------
-    def sample_once(self) -> None:
-        """Take one memory sample for both engines and read each ready engine's /metrics."""
-        pids = {n: s.engine.pids() for n, s in self.slots.items() if s.engine and not s.spec.attached}
-        sample = monitor.sample_memory(pids)
-        self.samples.append(sample)
-        self.save_sample(sample)
-        usage: dict[str, float | None] = {}
-        now = time.monotonic()
-        for slot in self.slots.values():
-            due = now - slot.metrics_at >= self.metrics_interval_s
-            if slot.engine and due and self.status(slot.name).state == "ready":
-                slot.metrics_at = now
-                try:
-                    slot.metrics = fetch_metrics(slot.engine.base_url)
-                    slot.metrics_error = ""
-                    usage[slot.name] = slot.metrics.kv_cache_usage
-                except Exception as exc:  # shown beside the slot's status
-                    slot.metrics_error = f"/metrics: {type(exc).__name__}: {exc}"
-        if usage:
-            self.kv_usage.append((time.time(), usage))
-
-    def memory_mb(self, name: str) -> float | None:
-        """The slot's latest sampled memory in MB (10^6 bytes)."""
-        for sample in reversed(self.samples):
-            if name in sample.engines:
-                value = sample.engines[name]
-                return None if value is None else value / 1e6
-        return None
+        self.saved.store.close()
 
     # -- comparing ---------------------------------------------------------------------------
-    def request_problems(self, prompt: str, params: GenerationParams, mode: str = "fair") -> list[str]:
-        """What is wrong with a prompt and its settings: both slots' context lengths, visitor limits."""
-        lens = [s.spec.max_model_len for s in self.slots.values() if s.spec.max_model_len]
-        return check_generation(
-            prompt,
-            params,
-            max_model_len=min(lens, default=None),
-            mode=mode,
-            max_prompt_chars=self.limits.max_prompt_chars,
-            max_tokens_limit=self.limits.max_tokens,
-        )
-
-    def admit(self, visitor: str | None) -> None:
-        """Count one request against the visitor's per-minute limit; raises RateLimited when over it."""
-        if visitor is None:
-            return
-        if wait := self._visitors.admit(visitor):
-            per = self.limits.requests_per_minute
-            raise RateLimited(
-                f"this instance allows {per} requests per minute per visitor; try again in {math.ceil(wait)} s"
-            )
-
     def compare(
         self, prompt: str, params: GenerationParams, mode: str = "fair", *, visitor: str | None = None
     ) -> Iterator[CompareProgress]:
-        """Send one prompt to both engines; yield progress at most every 50 ms, the last one done.
+        """Send one prompt to both engines; yield progress while it streams, the last one done.
 
         "fair" runs A then B so neither slows the other on a shared device; "simultaneous" runs
-        both at once. Raises SpecError for a bad prompt or settings before anything is sent, and
-        RateLimited when `visitor` (a browser session) is over the per-minute limit.
+        both at once. Other visitors' compares run at the same time and vLLM batches them: each
+        answer records how many requests it shared its engine with. Closing the iterator early (a
+        visitor who left) cancels the requests at the engines. Raises SpecError for a bad prompt or
+        settings before anything is sent, and RateLimited when `visitor` is over the per-minute limit.
         """
-        if problems := self.request_problems(prompt, params, mode):
+        if problems := self.door.problems(prompt, params, mode):
             raise SpecError("; ".join(problems))
-        self.admit(visitor)
+        self.door.admit(visitor)
+        self.room.seen(visitor)
         with self._lock:
             self._compares += 1
             number = self._compares
         live: dict[str, StreamOutcome | None] = dict.fromkeys(SLOT_NAMES)
         answers: dict[str, EngineAnswer] = {}
         saved: list[int] = []
+        left = threading.Event()  # the visitor went away: stop streaming, save nothing
         started_at = time.time()
 
         def run(name: str) -> None:
-            answers[name] = self._answer(name, prompt, params, mode, number, live)
+            answers[name] = self._answer(name, prompt, params, mode, number, live, left)
 
         def run_both() -> None:
             if mode == "fair":
                 for name in SLOT_NAMES:
-                    run(name)
+                    if not left.is_set():
+                        run(name)
                 return
             threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in SLOT_NAMES]
             for t in threads:
@@ -304,19 +272,25 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
                 t.join()
 
         def run_all() -> None:
-            with self._panes:  # a swap waits for this compare; this compare waits for a swap
+            with self.gate.shared(), self.room.compare():  # a swap waits for this; this waits for a swap
                 run_both()
+            if left.is_set():
+                return
             # Saved here, in the worker, so a run is on disk even if nobody reads the last update.
             both = [answers[n] for n in SLOT_NAMES if n in answers]
-            if stored := self.save_run(number, prompt, mode, params, both, started_at, visitor):
+            if stored := self.saved.save_run(number, prompt, mode, params, both, started_at, visitor):
                 saved.append(stored.id)
 
         worker = threading.Thread(target=run_all, name=f"compare-{number}", daemon=True)
         worker.start()
-        while worker.is_alive():
-            worker.join(UI_UPDATE_S)
-            texts = {n: (answers[n].text if n in answers else (o.text if (o := live[n]) else "")) for n in SLOT_NAMES}
-            yield CompareProgress(texts, dict(answers))  # done only below, with the saved run id
+        try:
+            while worker.is_alive():
+                worker.join(max(UI_UPDATE_S, self.room.compares / UI_UPDATES_PER_S))
+                texts = {n: answers[n].text if n in answers else (o.text if (o := live[n]) else "") for n in SLOT_NAMES}
+                yield CompareProgress(texts, dict(answers))  # done only below, with the saved run id
+        finally:
+            if worker.is_alive():  # the consumer closed us mid-stream
+                left.set()
         yield CompareProgress(
             {n: a.text for n, a in answers.items()}, dict(answers), done=True, run_id=saved[0] if saved else None
         )
@@ -334,6 +308,7 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
         mode: str,
         number: int,
         live: dict[str, StreamOutcome | None],
+        left: threading.Event,
     ) -> EngineAnswer:
         slot = self.slot(name)
         spec, engine = slot.spec, slot.engine
@@ -345,8 +320,18 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
 
         def on_chunk(outcome: StreamOutcome) -> None:
             live[name] = outcome
+            self.room.served(name, outcome.chunks[-1].tokens if outcome.chunks else 0)
 
-        outcome = stream_generation(engine.base_url, engine.api_key, engine.model_id, prompt, params, on_chunk=on_chunk)
+        with self.room.streaming(name) as request:
+            outcome = stream_generation(
+                engine.base_url,
+                engine.api_key,
+                engine.model_id,
+                prompt,
+                params,
+                on_chunk=on_chunk,
+                should_stop=left.is_set,
+            )
         error = outcome.error
         if error and engine.returncode() is not None:
             error = f"{error}; {explain_exit(engine.log_report(), engine.returncode())}"
@@ -364,13 +349,15 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
             text=outcome.text,
             timing=timing,
             error=error,
-            memory_mb=self.memory_mb(name),
+            memory_mb=self.watch.memory_mb(name),
             engine_notes=engine.status().notes,
-            **self.run_yourself(name).as_dict(),
+            **self.insights.run_yourself(name).as_dict(),
             finish_reason=outcome.finish_reason,
+            shared_with=request.shared_with,
         )
+        record = RequestRecord(number, time.time(), name, slot.label, mode, prompt, timing, error, request.shared_with)
         with self._lock:
-            self.history.append(RequestRecord(number, time.time(), name, slot.label, mode, prompt, timing, error))
+            self.history.append(record)
         return answer
 
     def labels(self) -> dict[str, str]:

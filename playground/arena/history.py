@@ -1,13 +1,14 @@
 """The arena's saved history: every compare and the memory series in SQLite, listed and exported
-as JSON, CSV or one self-contained HTML report. A mixin of `Arena`."""
+as JSON, CSV or one self-contained HTML report. A part the `Arena` holds, given the store, this
+session's id, the data folder and the ladder whose rows a session export carries."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from playground.arena.ladder import Ladder
 from playground.measure.generation import GenerationParams
-from playground.measure.ladder import LadderRow
 from playground.measure.records import CompareRun, EngineAnswer, MemorySample
 from playground.store import report
 from playground.store.sqlite import HistoryStore
@@ -16,16 +17,15 @@ EXPORT_FORMATS = ("json", "csv", "html")
 SAMPLE_PAD_S = 5.0  # memory samples this long before and after a single exported run
 
 
-class ArenaHistory:
-    """Saving compares as they complete and exporting them."""
+class SavedRuns:
+    """Saving compares as they complete and exporting them; `error` says what could not be saved."""
 
-    # Provided by Arena.
-    data_dir: Path
-    store: HistoryStore
-    session_id: str
-    store_error: str
-    ladder_rows: list[LadderRow]
-    ladder_baseline: str
+    def __init__(self, store: HistoryStore, session_id: str, data_dir: Path, ladder: Ladder):
+        self.store = store
+        self.session_id = session_id
+        self.data_dir = data_dir
+        self.ladder = ladder
+        self.error = ""
 
     def save_run(
         self,
@@ -37,7 +37,7 @@ class ArenaHistory:
         started_at: float,
         visitor: str | None,
     ) -> CompareRun | None:
-        """Store a completed compare at once (before the UI shows it); None and `store_error` on failure."""
+        """Store a completed compare at once (before the UI shows it); None and `error` on failure."""
         try:
             run = self.store.save_run(
                 self.session_id,
@@ -51,19 +51,19 @@ class ArenaHistory:
                 visitor,
             )
         except Exception as exc:  # a full disk must not cost the answer: the UI shows why it was not saved
-            self.store_error = f"the run was not saved: {type(exc).__name__}: {exc}"
+            self.error = f"the run was not saved: {type(exc).__name__}: {exc}"
             return None
-        self.store_error = ""
+        self.error = ""
         return run
 
     def save_sample(self, sample: MemorySample) -> None:
-        """Store one memory sample; a failure is kept in `store_error` for the cards."""
+        """Store one memory sample; a failure is kept in `error` for the cards."""
         try:
             self.store.add_sample(self.session_id, sample)
         except Exception as exc:
-            self.store_error = f"memory samples are not being saved: {type(exc).__name__}: {exc}"
+            self.error = f"memory samples are not being saved: {type(exc).__name__}: {exc}"
 
-    def saved_runs(self, *, visitor: str | None = None, limit: int = 200) -> list[CompareRun]:
+    def runs(self, *, visitor: str | None = None, limit: int = 200) -> list[CompareRun]:
         """Saved runs of every session, newest first; only `visitor`'s own when given (locked instances)."""
         return self.store.runs(None, limit, visitor=visitor)
 
@@ -91,9 +91,9 @@ class ArenaHistory:
         elif fmt == "csv":
             text = report.runs_csv(runs)
         else:
-            ladder = self.ladder_rows if run_id is None else []  # the session's ladder goes with the session
+            ladder = self.ladder.rows if run_id is None else []  # the session's ladder goes with the session
             text = report.runs_html(
-                runs, samples, title, sessions=sessions, ladder_rows=ladder, baseline=self.ladder_baseline
+                runs, samples, title, sessions=sessions, ladder_rows=ladder, baseline=self.ladder.baseline
             )
         folder = self.data_dir / "exports"
         folder.mkdir(parents=True, exist_ok=True)

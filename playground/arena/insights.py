@@ -1,13 +1,16 @@
 """What the arena explains beyond one answer: the quality comparison, where each engine's memory
-goes, decode speed against the GPU's ceiling, and the session summary. A mixin of `Arena`, kept
-apart so the core's engine and compare logic stay short."""
+goes, decode speed against the GPU's ceiling, the session summary, and each engine as code to run
+yourself. A part the `Arena` holds, given the device, the slots and their status, the memory samples,
+the request history, the visitor limits and the admission check it applies."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
+from playground.arena.defaults import resolve_tiny
 from playground.arena.settings import VisitorLimits
 from playground.arena.slot import SLOT_NAMES, Slot
 from playground.engines.model_config import load_config
@@ -19,33 +22,36 @@ from playground.measure.metrics import median
 from playground.measure.planner import gpu_named
 from playground.measure.quality import QualityReport
 from playground.measure.records import EngineStatus, MemorySample, RequestRecord
-from playground.measure.specs import DeviceInfo, SpecError
+from playground.measure.specs import DeviceInfo, SpecError, placement_env
 from playground.measure.summary import EngineSummary, decode_speeds, summarize
+from playground.views.model_card import code_from_card
+from playground.views.run_yourself import RunYourself, run_yourself
 
 
-class ArenaInsights:
-    """Quality, memory anatomy and summary accessors over the arena's engines and history."""
+class Insights:
+    """Quality, memory anatomy, summary and run-yourself over the arena's engines and history."""
 
-    # Provided by Arena.
-    device: DeviceInfo
-    slots: dict[str, Slot]
-    samples: deque[MemorySample]
-    history: list[RequestRecord]
-    quality_runs: list[QualityReport]
-    _lock: threading.Lock
-    limits: VisitorLimits
-
-    def slot(self, name: str) -> Slot:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def status(self, name: str) -> EngineStatus:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def labels(self) -> dict[str, str]:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def admit(self, visitor: str | None) -> None:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
+    def __init__(
+        self,
+        device: DeviceInfo,
+        data_dir: Path,
+        slots: dict[str, Slot],
+        status: Callable[[str], EngineStatus],
+        samples: deque[MemorySample],
+        history: list[RequestRecord],
+        admit: Callable[[str | None], None],
+        limits: VisitorLimits,
+    ):
+        self.device = device
+        self.data_dir = data_dir
+        self.slots = slots
+        self._status = status
+        self.samples = samples
+        self.history = history
+        self._admit = admit
+        self.limits = limits
+        self.quality_runs: list[QualityReport] = []
+        self._lock = threading.Lock()
 
     def quality(
         self, prompt: str, *, max_tokens: int = 64, text: str | None = None, visitor: str | None = None
@@ -67,10 +73,10 @@ class ArenaInsights:
             problems.append(bad)
         if problems:
             raise SpecError("; ".join(problems))
-        self.admit(visitor)
+        self._admit(visitor)
         endpoints = []
         for name in SLOT_NAMES:
-            engine, status = self.slot(name).engine, self.status(name)
+            engine, status = self.slots[name].engine, self._status(name)
             if engine is None or status.state != "ready":
                 raise EngineError(f"engine {name} is not ready ({status.message or status.phase})")
             endpoints.append(Endpoint(engine.base_url, engine.api_key, engine.model_id))
@@ -86,7 +92,7 @@ class ArenaInsights:
     def weights(self, name: str) -> tuple[float | None, str]:
         """The slot's weight memory in GiB and where the figure comes from: vLLM's own log line, or
         the checkpoint's safetensors files on disk (the CPU build logs no weight size)."""
-        engine = self.slot(name).engine
+        engine = self.slots[name].engine
         if engine is None:
             return None, ""
         status = engine.status()
@@ -100,9 +106,9 @@ class ArenaInsights:
 
     def anatomy(self, name: str) -> tuple[list[MemoryPart], WeightsCheck | None]:
         """The slot's memory split into sourced parts, and its config's predicted weights vs measured."""
-        slot = self.slot(name)
+        slot = self.slots[name]
         engine = slot.engine
-        if engine is None or self.status(name).state != "ready":
+        if engine is None or self._status(name).state != "ready":
             return [], None
         gib, source = self.weights(name)
         weights = None if gib is None else gib * 2**30
@@ -136,9 +142,28 @@ class ArenaInsights:
     def summary(self) -> list[EngineSummary]:
         """The session's memory vs speed vs quality rows, one per engine."""
         return summarize(
-            self.labels(),
+            {n: self.slots[n].label for n in SLOT_NAMES},
             {n: self.weights(n) for n in SLOT_NAMES},
             {n: s.metrics.kv_cache_tokens for n, s in self.slots.items()},
             list(self.history),
             list(self.quality_runs),
         )
+
+    def run_yourself(self, name: str) -> RunYourself:
+        """The slot's engine as a `vllm serve` line, `LLM(...)` Python, and the recipe if made here."""
+        slot = self.slots[name]
+        if slot.engine is not None:
+            spec, env = slot.engine.spec, slot.engine.extra_env
+        else:
+            try:
+                spec = resolve_tiny(slot.spec, self.data_dir)
+            except (ValueError, OSError):
+                spec = slot.spec
+            env = placement_env(spec)
+        if self.device.kind == "cpu":
+            env = {"VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", "1"), **env}
+        recipe = ""
+        card = Path(spec.model) / "README.md"
+        if not spec.attached and card.is_file():
+            recipe = code_from_card(card.read_text(encoding="utf-8", errors="replace"))
+        return run_yourself(spec, env, cpu=self.device.kind == "cpu", recipe=recipe)

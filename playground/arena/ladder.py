@@ -1,14 +1,17 @@
 """The ladder run: every variant measured the same way in this session, one after the other in pane
-B with the baseline in pane A, each row reported as soon as it is measured. A mixin of `Arena`."""
+B with the baseline in pane A, each row reported as soon as it is measured. A part the `Arena` holds,
+given the variants (which swap through the gate), the slots and the weights figure it reports.
+Each step (a swap and its measurement) holds the gate: compares wait for it, so no visitor's request
+shares the engine with a ladder measurement and the ladder's speeds are the engine's own."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from playground.arena.slot import Slot
-from playground.arena.variants import SwapRecord
+from playground.arena.gate import GateTimeout
+from playground.arena.variants import PANE_WAIT_S, SwapRecord, Variants
 from playground.engines.client import GenerationError, stream_generation
 from playground.engines.model_config import load_config
 from playground.engines.scoring import Endpoint, greedy_answer, position_logprobs, text_logprobs
@@ -50,29 +53,24 @@ class _Baseline:
     forced: list[list[dict[int, float] | None]] = field(default_factory=list)
 
 
-class ArenaLadder:
-    """Runs the ladder over the session's variants."""
+class Ladder:
+    """Runs the ladder over the session's variants; keeps the last run's rows."""
 
-    # Provided by Arena and ArenaVariants.
-    variants: dict[str, EngineSpec]
-    swaps: dict[str, SwapRecord]
-    ladder_rows: list[LadderRow]
-    ladder_baseline: str
-    _ladder_lock: threading.Lock
+    def __init__(
+        self,
+        variants: Variants,
+        status: Callable[[str], EngineStatus],
+        weights: Callable[[str], tuple[float | None, str]],
+    ):
+        self.variants = variants
+        self.slots = variants.slots
+        self._status = status
+        self.weights = weights
+        self.rows: list[LadderRow] = []
+        self.baseline = ""
+        self._running = threading.Lock()
 
-    def slot(self, name: str) -> Slot:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def status(self, name: str) -> EngineStatus:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def show(self, name: str, label: str) -> SwapRecord:  # pragma: no cover - ArenaVariants defines it
-        raise NotImplementedError
-
-    def weights(self, name: str) -> tuple[float | None, str]:  # pragma: no cover - ArenaInsights defines it
-        raise NotImplementedError
-
-    def ladder(
+    def run(
         self,
         baseline: str,
         *,
@@ -86,56 +84,65 @@ class ArenaLadder:
 
         Yields after each step; the last snapshot has done=True. Raises SpecError for a bad baseline
         or when a ladder is already running."""
-        if baseline not in self.variants:
-            raise SpecError(f"no variant called {baseline!r}; the variants are: {', '.join(self.variants)}")
-        if not self._ladder_lock.acquire(blocking=False):
+        specs = self.variants.specs
+        if baseline not in specs:
+            raise SpecError(f"no variant called {baseline!r}; the variants are: {', '.join(specs)}")
+        if not self._running.acquire(blocking=False):
             raise SpecError("a ladder is already running; wait for it or cancel it")
         stop = cancel or threading.Event()
         rows: list[LadderRow] = []
-        others = [label for label in self.variants if label != baseline]
+        others = [label for label in specs if label != baseline]
         steps = len(others) + 1
+        gate = self.variants.gate
         try:
-            yield LadderProgress([], f"showing the baseline {baseline} in pane A", 0.0)
-            base_swap = self._show_unless_shown("A", baseline)
-            yield LadderProgress([], f"measuring the baseline {baseline}", 0.5 / steps)
-            base = self._baseline(prompts, max_tokens)
-            rows.append(self._measure("A", base, text, timing_requests, base_swap))
-            self.ladder_rows, self.ladder_baseline = list(rows), baseline
+            yield LadderProgress([], f"showing and measuring the baseline {baseline} in pane A", 0.0)
+            try:
+                with gate.exclusive(PANE_WAIT_S, "the ladder"):
+                    base_swap = self._show_unless_shown("A", baseline)
+                    base = self._baseline(prompts, max_tokens)
+                    rows.append(self._measure("A", base, text, timing_requests, base_swap))
+            except GateTimeout as exc:
+                raise SpecError(str(exc)) from exc
+            self.rows, self.baseline = list(rows), baseline
             for i, label in enumerate(others, start=1):
                 if stop.is_set():
                     yield LadderProgress(list(rows), "cancelled", i / steps, done=True)
                     return
-                yield LadderProgress(list(rows), f"showing {label} in pane B ({i} of {len(others)})", i / steps)
-                try:
-                    swap = self._show_unless_shown("B", label)
-                except (SpecError, EngineError) as exc:
-                    rows.append(_failed_row(self.variants[label], str(exc)))
-                    continue
-                yield LadderProgress(list(rows), f"measuring {label}", (i + 0.5) / steps)
-                rows.append(self._measure("B", base, text, timing_requests, swap))
-                self.ladder_rows = list(rows)
+                step = f"showing {label} in pane B and measuring it ({i} of {len(others)})"
+                yield LadderProgress(list(rows), step, i / steps)
+                rows.append(self._step(label, base, text, timing_requests))
+                self.rows = list(rows)
             yield LadderProgress(list(rows), f"{len(rows)} variants measured", 1.0, done=True)
         finally:
-            self._ladder_lock.release()
+            self._running.release()
+
+    def _step(self, label: str, base: _Baseline, text: str | None, timing_requests: int) -> LadderRow:
+        """Swap `label` into pane B and measure it, with the panes to the ladder alone."""
+        try:
+            with self.variants.gate.exclusive(PANE_WAIT_S, f"the ladder's step for {label}"):
+                swap = self._show_unless_shown("B", label)
+                return self._measure("B", base, text, timing_requests, swap)
+        except (SpecError, EngineError, GateTimeout) as exc:
+            return _failed_row(self.variants.specs[label], str(exc))
 
     def _show_unless_shown(self, pane: str, label: str) -> SwapRecord | None:
-        if self.slot(pane).spec.display_name == label and self.status(pane).state == "ready":
+        if self.slots[pane].spec.display_name == label and self._status(pane).state == "ready":
             return None
-        return self.show(pane, label)
+        return self.variants.show(pane, label)
 
     def _endpoint(self, pane: str) -> Endpoint:
-        engine = self.slot(pane).engine
-        status = self.status(pane)
+        engine = self.slots[pane].engine
+        status = self._status(pane)
         if engine is None or status.state != "ready":
             raise EngineError(f"engine {pane} is not ready ({status.message or status.phase})")
         return Endpoint(engine.base_url, engine.api_key, engine.model_id)
 
     def _k(self, pane: str) -> tuple[int, bool]:
-        spec = self.slot(pane).spec
+        spec = self.slots[pane].spec
         if spec.attached:
             return ATTACHED_K, False
         try:
-            vocab = int(load_config(self.slot(pane).engine.spec.model, download=False)["vocab_size"])  # type: ignore[union-attr]
+            vocab = int(load_config(self.slots[pane].engine.spec.model, download=False)["vocab_size"])  # type: ignore[union-attr]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             vocab = None
         return logprobs_k(vocab)
@@ -156,7 +163,7 @@ class ArenaLadder:
         self, pane: str, base: _Baseline, text: str | None, timing_requests: int, swap: SwapRecord | None
     ) -> LadderRow:
         """One variant's row: quality against the baseline, speed, memory, kernel."""
-        slot = self.slot(pane)
+        slot = self.slots[pane]
         spec, engine = slot.spec, slot.engine
         try:
             ep = self._endpoint(pane)

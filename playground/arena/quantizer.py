@@ -1,6 +1,6 @@
 """Quantize your own model: plan a request against the model's config and this machine's memory, run
-one quantization at a time (playground/quantize), and load a result beside its base model; every
-engine as code to run yourself."""
+one quantization at a time (playground/quantize), and load a result beside its base model. The Arena
+holds it, given the slots, their status and the background start it loads results with."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from playground.arena.defaults import ASSETS, TINY_ALIAS, neutral_spec, resolve_tiny
-from playground.arena.slot import SLOT_NAMES
+from playground.arena.slot import SLOT_NAMES, Slot
 from playground.engines import monitor
 from playground.engines.model_config import load_config
 from playground.measure.quant_log import QuantProgress
@@ -25,13 +24,8 @@ from playground.measure.quant_plan import (
     plan_quantization,
 )
 from playground.measure.records import EngineStatus
-from playground.measure.specs import DeviceInfo, EngineSpec, SpecError, placement_env
+from playground.measure.specs import DeviceInfo, EngineSpec, SpecError
 from playground.quantize.runner import QuantEnvError, QuantJob, QuantOutcome, check_calibration, check_env, quant_python
-from playground.views.model_card import code_from_card
-from playground.views.run_yourself import RunYourself, run_yourself
-
-if TYPE_CHECKING:
-    from playground.arena.slot import Slot
 
 BUNDLED_CALIBRATION = ASSETS / "calibration.txt"
 BUNDLED_LABEL = "the playground's bundled text (assets/calibration.txt, written for the project, CC0)"
@@ -146,23 +140,21 @@ class Quantizer:
         return True
 
 
-class ArenaQuantize:
-    """The arena's side of quantizing: compare a result with its base, and engines as code."""
+class QuantizedLoader:
+    """Puts a quantized result in a pane beside its base model. A part the `Arena` holds, given the
+    device, the slots, their status and the background start it loads with."""
 
-    device: DeviceInfo
-    data_dir: Path
-    quantizer: Quantizer
-
-    def slot(self, name: str) -> Slot:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def status(self, name: str) -> EngineStatus:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def start_in_background(
-        self, name: str, spec: EngineSpec | None = None
-    ) -> Future[EngineStatus]:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
+    def __init__(
+        self,
+        device: DeviceInfo,
+        slots: dict[str, Slot],
+        status: Callable[[str], EngineStatus],
+        start_in_background: Callable[[str, EngineSpec], Future[EngineStatus]],
+    ):
+        self.device = device
+        self.slots = slots
+        self._status = status
+        self._start_in_background = start_in_background
 
     def compare_with_base(self, out: str, base: str, *, slot: str = "B") -> list[Future[EngineStatus]]:
         """Load a quantized folder into `slot` and its base model into the other slot (kept when it
@@ -174,30 +166,11 @@ class ArenaQuantize:
             raise SpecError(f"{out} is not a finished checkpoint (no config.json): quantize first")
         other = next(n for n in SLOT_NAMES if n != slot)
         neutral = neutral_spec(self.device)
-        current = self.slot(other).spec
+        current = self.slots[other].spec
         base_spec = current if current.model == base else replace(neutral, model=base, label="base")
         quantized = replace(neutral, model=str(folder), label=f"{folder.name} (quantized here)")
         futures = []
-        if not (current.model == base and self.status(other).state in ("ready", "starting")):
-            futures.append(self.start_in_background(other, base_spec))
-        futures.append(self.start_in_background(slot, quantized))
+        if not (current.model == base and self._status(other).state in ("ready", "starting")):
+            futures.append(self._start_in_background(other, base_spec))
+        futures.append(self._start_in_background(slot, quantized))
         return futures
-
-    def run_yourself(self, name: str) -> RunYourself:
-        """The slot's engine as a `vllm serve` line, `LLM(...)` Python, and the recipe if made here."""
-        slot = self.slot(name)
-        if slot.engine is not None:
-            spec, env = slot.engine.spec, slot.engine.extra_env
-        else:
-            try:
-                spec = resolve_tiny(slot.spec, self.data_dir)
-            except (ValueError, OSError):
-                spec = slot.spec
-            env = placement_env(spec)
-        if self.device.kind == "cpu":
-            env = {"VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", "1"), **env}
-        recipe = ""
-        card = Path(spec.model) / "README.md"
-        if not spec.attached and card.is_file():
-            recipe = code_from_card(card.read_text(encoding="utf-8", errors="replace"))
-        return run_yourself(spec, env, cpu=self.device.kind == "cpu", recipe=recipe)

@@ -1,17 +1,18 @@
 """Variants: the session's list of specs of one model, any two of them shown in the panes. A variant
 gets into a pane by vLLM's sleep mode on GPUs (the shown ones awake, the others asleep with their
-weights in host RAM) and by a restart where sleep mode does not exist (the CPU build). A mixin of
-`Arena`; `measure.ladder.swap_method` decides which path a device takes."""
+weights in host RAM) and by a restart where sleep mode does not exist (the CPU build). A part the
+`Arena` holds, given the device, the slots, the gate and the slot start/status it swaps with;
+`measure.ladder.swap_method` decides which path a device takes."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import psutil
 
+from playground.arena.gate import GateTimeout, PaneGate
 from playground.arena.slot import SLOT_NAMES, Slot
 from playground.engines.client import GenerationError, sleep_engine, wake_engine
 from playground.engines.model_config import load_config
@@ -22,7 +23,11 @@ from playground.measure.memory_math import METHODS, ModelShape, weight_bytes
 from playground.measure.records import EngineStatus
 from playground.measure.specs import DeviceInfo, EngineSpec, SpecError, check_spec
 
-PANE_WAIT_S = 10.0  # a swap waits this long for a running compare to end, then refuses
+# A swap waits this long for the running compares to end, then says why it gave up. It outlasts a
+# compare: the longest answer a visitor may ask for streams within it even on a busy CPU engine.
+PANE_WAIT_S = 600.0
+
+StartSlot = Callable[..., EngineStatus]  # Arena.start(name, spec, *, timeout_s=..., on_progress=...)
 
 
 @dataclass(frozen=True)
@@ -36,38 +41,29 @@ class SwapRecord:
     woke: bool = False  # True when the variant was asleep and woke up (the ~1 s path)
 
 
-class ArenaVariants:
+class Variants:
     """The variant list, which variant each pane shows, and swapping."""
 
-    # Provided by Arena.
-    device: DeviceInfo
-    slots: dict[str, Slot]
-    _panes: threading.Lock
-
-    def slot(self, name: str) -> Slot:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def status(self, name: str) -> EngineStatus:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def start(
+    def __init__(
         self,
-        name: str,
-        spec: EngineSpec | None = None,
-        *,
-        timeout_s: float | None = None,
-        on_progress: Callable[[EngineStatus], None] | None = None,
-    ) -> EngineStatus:  # pragma: no cover - Arena defines it
-        raise NotImplementedError
-
-    def _init_variants(self) -> None:
-        self.variants: dict[str, EngineSpec] = {}
-        for slot in self.slots.values():
+        device: DeviceInfo,
+        slots: dict[str, Slot],
+        gate: PaneGate,
+        start: StartSlot,
+        status: Callable[[str], EngineStatus],
+    ):
+        self.device = device
+        self.slots = slots
+        self.gate = gate
+        self._start = start
+        self._status = status
+        self.specs: dict[str, EngineSpec] = {}  # label -> spec, in the order they were added
+        for slot in slots.values():
             label = slot.spec.display_name
-            if label in self.variants:  # two panes with the same settings: keep both, told apart
+            if label in self.specs:  # two panes with the same settings: keep both, told apart
                 label = f"{label} ({slot.name})"
                 slot.spec = replace(slot.spec, label=label)
-            self.variants[label] = slot.spec
+            self.specs[label] = slot.spec
         self.asleep: dict[str, Engine] = {}
         self.swaps: dict[str, SwapRecord] = {}
 
@@ -77,43 +73,43 @@ class ArenaVariants:
         return swap_method(self.device.kind)
 
     # -- the list ----------------------------------------------------------------------------
-    def add_variant(self, spec: EngineSpec) -> str:
+    def add(self, spec: EngineSpec) -> str:
         """Add a variant (it starts when it is first shown or prepared); returns its label."""
         label = spec.display_name
-        problems = variant_problems(list(self.variants), label) + check_spec(spec, self.device)
+        problems = variant_problems(list(self.specs), label) + check_spec(spec, self.device)
         if problems:
             raise SpecError("; ".join(problems))
-        self.variants[label] = replace(spec, label=label)
+        self.specs[label] = replace(spec, label=label)
         return label
 
-    def remove_variant(self, label: str) -> None:
+    def remove(self, label: str) -> None:
         """Drop a variant that no pane shows; a sleeping engine of it is stopped."""
         self._variant(label)
         if shown := self.pane_of(label):
             raise SpecError(f"{label} is shown in pane {shown}: show another variant there first")
-        if len(self.variants) <= MIN_VARIANTS:
+        if len(self.specs) <= MIN_VARIANTS:
             raise SpecError(f"a session keeps at least {MIN_VARIANTS} variants")
         if engine := self.asleep.pop(label, None):
             engine.stop()
-        del self.variants[label]
+        del self.specs[label]
 
     def pane_of(self, label: str) -> str | None:
         """The pane showing `label`, if any."""
         return next((n for n, s in self.slots.items() if s.spec.display_name == label), None)
 
-    def variant_state(self, label: str) -> str:
+    def state(self, label: str) -> str:
         """Where a variant is: "in pane A", "asleep", "not started", or its pane's engine state."""
         if pane := self.pane_of(label):
-            return f"in pane {pane} ({self.status(pane).state})"
+            return f"in pane {pane} ({self._status(pane).state})"
         engine = self.asleep.get(label)
         if engine is None:
             return "not started"
         return "asleep" if engine.returncode() is None else "stopped while asleep"
 
     def _variant(self, label: str) -> EngineSpec:
-        if label not in self.variants:
-            raise SpecError(f"no variant called {label!r}; the variants are: {', '.join(self.variants)}")
-        return self.variants[label]
+        if label not in self.specs:
+            raise SpecError(f"no variant called {label!r}; the variants are: {', '.join(self.specs)}")
+        return self.specs[label]
 
     # -- how a variant is launched -----------------------------------------------------------
     def launch_spec(self, spec: EngineSpec) -> EngineSpec:
@@ -134,21 +130,20 @@ class ArenaVariants:
     def show(self, name: str, label: str, *, on_progress: Callable[[EngineStatus], None] | None = None) -> SwapRecord:
         """Bring variant `label` into pane `name`: wake it (sleep mode) or restart the pane's engine.
 
-        Waits up to PANE_WAIT_S for a running compare, then refuses; never mixes two variants'
-        answers in one compare. Raises SpecError or EngineError with the reason."""
+        Waits for the running compares (up to PANE_WAIT_S, then says why it gave up); compares sent
+        meanwhile wait for the swap, so no compare mixes two variants. Raises SpecError or EngineError."""
         spec = self._variant(label)
-        slot = self.slot(name)
+        slot = self.slots[name]
         other = next(n for n in SLOT_NAMES if n != name)
-        if self.slot(other).spec.display_name == label:
+        if self.slots[other].spec.display_name == label:
             raise SpecError(f"{label} is already shown in pane {other}; pick another variant for pane {name}")
-        if not self._panes.acquire(timeout=PANE_WAIT_S):
-            raise SpecError(f"a compare or measurement is running on the panes; pane {name} keeps {slot.label}")
         try:
-            started = time.perf_counter()
-            woke = self._swap(slot, spec, label, on_progress)
-            record = SwapRecord(label, self.swap_method, time.perf_counter() - started, time.time(), woke)
-        finally:
-            self._panes.release()
+            with self.gate.exclusive(PANE_WAIT_S, f"showing {label} in pane {name}"):
+                started = time.perf_counter()
+                woke = self._swap(slot, spec, label, on_progress)
+                record = SwapRecord(label, self.swap_method, time.perf_counter() - started, time.time(), woke)
+        except GateTimeout as exc:
+            raise SpecError(f"{exc}; pane {name} keeps {slot.label}") from exc
         self.swaps[name] = record
         return record
 
@@ -160,13 +155,13 @@ class ArenaVariants:
             if label in self.asleep:
                 self._wake_into(slot, spec, label)
                 return True
-        self.start(slot.name, spec, on_progress=on_progress)
+        self._start(slot.name, spec, on_progress=on_progress)
         return False
 
     def _put_to_sleep(self, slot: Slot) -> None:
         """Sleep the pane's engine (level 1) and keep it aside; a pane with no ready engine is left."""
         engine = slot.engine
-        if engine is None or slot.spec.attached or self.status(slot.name).state != "ready":
+        if engine is None or slot.spec.attached or self._status(slot.name).state != "ready":
             return
         try:
             sleep_engine(engine.base_url, engine.api_key)
@@ -188,16 +183,16 @@ class ArenaVariants:
             raise EngineError(f"could not wake {label}: {exc}; show it again to start it afresh") from exc
         slot.spec, slot.engine = spec, engine
 
-    def prepare_variants(self, on_progress: Callable[[str], None] | None = None) -> dict[str, str]:
+    def prepare(self, on_progress: Callable[[str], None] | None = None) -> dict[str, str]:
         """Sleep mode only: start every variant no pane shows, one at a time, and put each to sleep
         before the next starts (so variants that cannot all be awake together can all be ready).
         Refuses when their weights do not fit in host RAM. Returns each label's outcome."""
         if self.swap_method != "sleep":
-            return {label: "starts when shown (this device swaps by restart)" for label in self.variants}
-        waiting = [lb for lb in self.variants if not self.pane_of(lb) and lb not in self.asleep]
+            return {label: "starts when shown (this device swaps by restart)" for label in self.specs}
+        waiting = [lb for lb in self.specs if not self.pane_of(lb) and lb not in self.asleep]
         # Every variant counts, awake ones too: an engine that has slept once keeps its host copy
         # of the weights after waking (measured on an H200: docs/gpu.md), and any can be put to sleep.
-        weights = {lb: _predicted_weights(spec) for lb, spec in self.variants.items()}
+        weights = {lb: _predicted_weights(spec) for lb, spec in self.specs.items()}
         if problem := host_ram_problem(weights, psutil.virtual_memory().available):
             raise SpecError(problem)
         out: dict[str, str] = {}
@@ -212,7 +207,7 @@ class ArenaVariants:
 
     def _start_asleep(self, label: str) -> str:
         """Start `label` in pane B's place, sleep it, and put B's own variant back awake."""
-        slot = self.slot("B")
+        slot = self.slots["B"]
         shown = slot.spec.display_name
         record = self.show("B", label)
         self.show("B", shown)

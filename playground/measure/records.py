@@ -38,6 +38,9 @@ class EngineAnswer:
     vllm_serve: str = ""  # the engine as a `vllm serve` line (playground's host, port and key left out)
     python: str = ""  # the same engine as `vllm.LLM(...)` Python
     llmcompressor: str = ""  # the llm-compressor script that made the model, when it was made here
+    # How many other requests shared the engine with this one at most while it streamed (the arena's
+    # own count, or vLLM's num_requests_running where that saw more); None: not recorded (older runs).
+    shared_with: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON shape for one engine."""
@@ -62,6 +65,7 @@ class EngineAnswer:
             "vllm_serve": self.vllm_serve,
             "python": self.python,
             "llmcompressor": self.llmcompressor or None,
+            "shared_with": self.shared_with,
         }
 
 
@@ -77,6 +81,12 @@ class RequestRecord:
     prompt: str
     timing: RequestTiming
     error: str = ""
+    shared_with: int | None = None  # other requests on the engine at most while it streamed
+
+    @property
+    def alone(self) -> bool:
+        """True when nothing else ran on its engine: its speed is the engine's own."""
+        return self.shared_with == 0
 
 
 @dataclass(frozen=True)

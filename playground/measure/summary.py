@@ -15,8 +15,8 @@ COLUMNS = [
     "weights (GiB)",
     "weights source",
     "KV cache (tokens)",
-    "decode tok/s (median)",
-    "requests",
+    "decode tok/s (median, ran alone)",
+    "requests (alone / shared)",
     "agreement with the other",
     "perplexity",
 ]
@@ -31,16 +31,24 @@ class EngineSummary:
     weights_gib: float | None
     weights_source: str
     kv_tokens: int | None
-    decode_tok_s: float | None  # median over this engine's successful requests
-    requests: int
+    decode_tok_s: float | None  # median over this engine's successful requests that ran alone
+    requests: int  # successful requests that ran alone: the engine's own speed
     agreement: float | None  # latest quality run, the same for both engines
     perplexity: float | None  # latest quality run with a reference text
+    shared: int = 0  # successful requests that shared the engine with others (not in the median)
 
 
-def decode_speeds(history: Sequence[RequestRecord], slot: str) -> list[float]:
-    """Decode rates of a slot's successful requests."""
+def decode_speeds(history: Sequence[RequestRecord], slot: str, *, alone: bool = True) -> list[float]:
+    """Decode rates of a slot's successful requests that ran alone on the engine (their speed is the
+    engine's own), or of those that shared it (`alone=False`)."""
     return [
-        r.timing.decode_tok_s for r in history if r.slot == slot and not r.error and r.timing.decode_tok_s is not None
+        r.timing.decode_tok_s
+        for r in history
+        if r.slot == slot
+        and not r.error
+        and r.timing.decode_tok_s is not None
+        and r.shared_with is not None
+        and (r.shared_with == 0) == alone
     ]
 
 
@@ -56,11 +64,7 @@ def summarize(
     last_ppl = next((q.perplexity for q in reversed(quality) if q.perplexity is not None), None)
     rows = []
     for slot, label in labels.items():
-        speeds = [
-            r.timing.decode_tok_s
-            for r in history
-            if r.slot == slot and not r.error and r.timing.decode_tok_s is not None
-        ]
+        speeds = decode_speeds(history, slot)
         ppl = None if last_ppl is None else (last_ppl.a if slot == "A" else last_ppl.b)
         gib, source = weights.get(slot, (None, ""))
         rows.append(
@@ -74,6 +78,7 @@ def summarize(
                 len(speeds),
                 None if last is None else last.divergence.agreement,
                 ppl,
+                len(decode_speeds(history, slot, alone=False)),
             )
         )
     return rows
@@ -91,8 +96,8 @@ def summary_rows(rows: Sequence[EngineSummary]) -> list[list[object]]:
             fmt(r.weights_gib, ".3f"),
             r.weights_source or "–",
             "–" if r.kv_tokens is None else f"{r.kv_tokens:,}",
-            fmt(r.decode_tok_s, ",.1f"),
-            r.requests,
+            fmt(r.decode_tok_s, ",.1f") if r.requests or not r.shared else "none ran alone",
+            f"{r.requests} / {r.shared}",
             "–" if r.agreement is None else f"{r.agreement * 100:.1f} %",
             fmt(r.perplexity, ".3f"),
         ]

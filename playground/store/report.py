@@ -35,6 +35,7 @@ CSV_COLUMNS = (
     "output_tokens",
     "memory_mb",
     "bursty",
+    "shared_with",
     "finish_reason",
     "error",
     "engine_notes",
@@ -59,7 +60,15 @@ def request_records(runs: Sequence[CompareRun]) -> list[RequestRecord]:
     one_session = len({r.session_id for r in ordered}) <= 1
     return [
         RequestRecord(
-            r.number if one_session else i, r.finished_at, a.slot, a.label, r.mode, r.prompt, a.timing, a.error
+            r.number if one_session else i,
+            r.finished_at,
+            a.slot,
+            a.label,
+            r.mode,
+            r.prompt,
+            a.timing,
+            a.error,
+            a.shared_with,
         )
         for i, r in enumerate(ordered, 1)
         for a in r.answers

@@ -80,6 +80,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE answers ADD COLUMN python TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE answers ADD COLUMN llmcompressor TEXT NOT NULL DEFAULT ''",
     ),
+    (  # each answer keeps the load it ran under: other requests on its engine at most (issue 20)
+        "ALTER TABLE answers ADD COLUMN shared_with INTEGER",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -97,6 +100,7 @@ _ANSWER = (
     "vllm_serve",
     "python",
     "llmcompressor",
+    "shared_with",
 )
 _RUN = "id, session_id, number, started_at, finished_at, prompt, mode, params"
 

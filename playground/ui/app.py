@@ -266,19 +266,19 @@ def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
     extra: list[str] = []
     if slot.engine is not None and arena.status(name).state == "ready":
         report = slot.engine.log_report()
-        extra = cards.loaded_lines(report.kernel, report.loaded_quantization, check or arena.anatomy(name)[1])
+        extra = cards.loaded_lines(report.kernel, report.loaded_quantization, check or arena.insights.anatomy(name)[1])
         if report.weights_per_gpu:
             per = " · ".join(f"GPU {i} {w:.2f}" for i, w in enumerate(report.weights_per_gpu))
             extra.append(f"weights per tensor-parallel rank (vLLM log, GiB): {per}; total {report.weights_gib:.2f}")
         if arena.samples and len(split := arena.samples[-1].by_gpu.get(name, {})) > 1:
             per = " · ".join(f"GPU {i} {b / 2**30:.1f} GiB" for i, b in sorted(split.items()))
             extra.append(f"memory per GPU (NVML): {per}; total {sum(split.values()) / 2**30:.1f} GiB")
-        if swap := arena.swaps.get(name):
+        if swap := arena.variants.swaps.get(name):
             how = "woke from sleep" if swap.woke else swap.method
             extra.append(
                 f"swapped in {swap.seconds:.1f} s ({how}) at {time.strftime('%H:%M:%S', time.localtime(swap.at))}"
             )
-        if share := arena.decode_share(name):
+        if share := arena.insights.decode_share(name):
             speed, ceiling = share
             extra.append(
                 f"decode median {speed:,.0f} tok/s = **{speed / ceiling * 100:.0f} %** of the batch-1 "
@@ -290,14 +290,14 @@ def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
             "timings include the network"
         )
     if not slot.spec.attached:
-        code = as_markdown(arena.run_yourself(name))
+        code = as_markdown(arena.insights.run_yourself(name))
         extra.append(f"<details><summary>Run this yourself</summary>\n\n{code}\n\n</details>")
     return cards.engine_card(
         slot.label,
         slot.spec,
         arena.status(name),
         slot.metrics,
-        arena.memory_mb(name),
+        arena.watch.memory_mb(name),
         source,
         slot.metrics_error or arena.sampler.last_error,
         extra,
@@ -338,7 +338,7 @@ def _refresh_handler(arena: Arena, max_age_s: float = 0.5):  # type: ignore[no-u
 
     def build() -> tuple[Any, ...]:
         labels = arena.labels()
-        anatomy = {n: arena.anatomy(n) for n in SLOT_NAMES}  # once per tick: it reads the config and log
+        anatomy = {n: arena.insights.anatomy(n) for n in SLOT_NAMES}  # once per tick: it reads the config and log
         return (
             _card(arena, "A", anatomy["A"][1]),
             _card(arena, "B", anatomy["B"][1]),
@@ -380,7 +380,7 @@ def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
                     errors = [f"**{x.slot}:** {x.error}" for x in (a, b) if x and x.error]
                     note = ("✕ " + " · ".join(errors)) if errors else ""
                     if p.run_id is None:  # the answers stand; say that the history lacks them
-                        note = " · ".join(filter(None, (note, "⚠ " + (arena.store_error or "the run was not saved"))))
+                        note = " · ".join(filter(None, (note, "⚠ " + (arena.saved.error or "the run was not saved"))))
                 yield (
                     p.texts.get("A", ""),
                     p.texts.get("B", ""),

@@ -27,7 +27,7 @@ def storage_note(storage: Storage | None) -> str:
 
 def history_tab(arena: Arena, locked: bool, storage: Storage | None = None) -> gr.Dataframe:
     """Add the tab's components and events; returns the table (refreshed when the tab opens)."""
-    where = arena.store.path.name
+    where = arena.saved.store.path.name
     note = storage_note(storage)
     gr.Markdown(
         f"Every compare is saved the moment both answers are in, with its settings, answers, figures and "
@@ -62,7 +62,7 @@ def _visitor(request: gr.Request | None, locked: bool) -> str | None:
 
 def list_handler(arena: Arena, locked: bool):  # type: ignore[no-untyped-def]
     def list_runs(request: gr.Request) -> list[list[object]]:
-        return cards.saved_run_rows(arena.saved_runs(visitor=_visitor(request, locked)))
+        return cards.saved_run_rows(arena.saved.runs(visitor=_visitor(request, locked)))
 
     return list_runs
 
@@ -71,7 +71,7 @@ def _export_handler(arena: Arena, locked: bool):  # type: ignore[no-untyped-def]
     def export(run_id: float | None, fmt: str, request: gr.Request) -> tuple[Any, str]:
         try:
             number = int(run_id) if run_id else None  # 0 or empty: the whole session
-            path = arena.export(fmt, run_id=number, visitor=_visitor(request, locked))
+            path = arena.saved.export(fmt, run_id=number, visitor=_visitor(request, locked))
         except (ValueError, OSError) as exc:
             return None, f"✕ {exc}"
         return str(path), f"Saved {path.name} ({path.stat().st_size / 1e3:,.0f} kB)"

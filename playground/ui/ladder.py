@@ -29,20 +29,20 @@ SWAP_WORDS = {
 
 def variant_rows(arena: Arena) -> list[list[object]]:
     """One row per variant: where it is now and its last swap."""
-    swaps = {rec.label: rec for rec in arena.swaps.values()}
+    swaps = {rec.label: rec for rec in arena.variants.swaps.values()}
     rows: list[list[object]] = []
-    for label, spec in arena.variants.items():
+    for label, spec in arena.variants.specs.items():
         rec = swaps.get(label)
         how = "" if rec is None else f"{rec.seconds:.1f} s ({'woke' if rec.woke else rec.method})"
-        rows.append([label, spec.model, spec.quantization, arena.variant_state(label), how])
+        rows.append([label, spec.model, spec.quantization, arena.variants.state(label), how])
     return rows
 
 
 def ladder_tab(arena: Arena) -> None:
     """Add the variants, the swap controls and the ladder to the Blocks being built."""
-    gr.Markdown((ASSETS / "ladder.md").read_text() + "\n\n" + SWAP_WORDS[arena.swap_method])
+    gr.Markdown((ASSETS / "ladder.md").read_text() + "\n\n" + SWAP_WORDS[arena.variants.swap_method])
     variants = gr.Dataframe(headers=VARIANT_COLUMNS, value=variant_rows(arena), interactive=False)
-    labels = list(arena.variants)
+    labels = list(arena.variants.specs)
     with gr.Row():
         new_spec = gr.Textbox(
             label="Add a variant: MODEL[,key=value...]",
@@ -65,12 +65,12 @@ def ladder_tab(arena: Arena) -> None:
     stop = threading.Event()
 
     def choices() -> tuple[Any, Any]:
-        names = list(arena.variants)
+        names = list(arena.variants.specs)
         return gr.update(choices=names), gr.update(choices=names)
 
     def add_variant(text: str) -> tuple[Any, ...]:
         try:
-            label = arena.add_variant(parse_spec(text or ""))
+            label = arena.variants.add(parse_spec(text or ""))
         except SpecError as exc:
             return (variant_rows(arena), *choices(), f"✕ {exc}")
         return (variant_rows(arena), *choices(), f"Added **{label}**: show it in a pane or run the ladder.")
@@ -78,7 +78,7 @@ def ladder_tab(arena: Arena) -> None:
     def show_variant(name: str, label: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         progress(0, desc=f"bringing {label} into pane {name}")
         try:
-            rec = arena.show(name, label)
+            rec = arena.variants.show(name, label)
         except (SpecError, EngineError) as exc:
             return variant_rows(arena), f"✕ {exc}"
         how = (
@@ -93,13 +93,13 @@ def ladder_tab(arena: Arena) -> None:
         text = (ASSETS / "reference.txt").read_text()
         started = time.monotonic()
         try:
-            for step in arena.ladder(base, text=text, cancel=stop):
+            for step in arena.ladder.run(base, text=text, cancel=stop):
                 progress(step.fraction, desc=step.message)
                 best = best_tradeoffs(step.rows)
                 note = step.message if not step.done else _verdict(step.rows, best, time.monotonic() - started)
                 yield note, table_rows(step.rows, base), ladder_figure(step.rows, best), variant_rows(arena)
         except SpecError as exc:
-            yield f"✕ {exc}", table_rows(arena.ladder_rows, base), gr.update(), variant_rows(arena)
+            yield f"✕ {exc}", table_rows(arena.ladder.rows, base), gr.update(), variant_rows(arena)
 
     def cancel_ladder() -> str:
         stop.set()

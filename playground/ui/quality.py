@@ -41,7 +41,8 @@ def _measure_handler(arena: Arena):  # type: ignore[no-untyped-def]
     def measure(prompt: str, max_tokens: float, text: str, request: gr.Request) -> tuple[Any, ...]:
         try:
             visitor = visitor_key(request)
-            report = arena.quality(prompt or "", max_tokens=int(max_tokens or 0), text=text or None, visitor=visitor)
+            tokens = int(max_tokens or 0)
+            report = arena.insights.quality(prompt or "", max_tokens=tokens, text=text or None, visitor=visitor)
         except (SpecError, EngineError, GenerationError, ValueError) as exc:
             return f"✕ {exc}", [], [], charts.kl_figure([], [], None)
         first = report.divergence.first_divergence

@@ -154,7 +154,7 @@ def _cancel_handler(arena: Arena):  # type: ignore[no-untyped-def]
 def _load_handler(arena: Arena):  # type: ignore[no-untyped-def]
     def load_quantized(result: str, base: str, slot: str) -> str:
         try:
-            arena.compare_with_base((result or "").strip(), (base or "").strip(), slot=slot or "B")
+            arena.quantized.compare_with_base((result or "").strip(), (base or "").strip(), slot=slot or "B")
         except SpecError as exc:
             return f"✕ {exc}"
         other = "A" if slot == "B" else "B"

@@ -28,7 +28,7 @@ def summary_tab(arena: Arena) -> None:
 
 def _summary_handler(arena: Arena):  # type: ignore[no-untyped-def]
     def run() -> tuple[Any, ...]:
-        rows = arena.summary()
+        rows = arena.insights.summary()
         return summary_rows(rows), summary_figure(rows)
 
     return run

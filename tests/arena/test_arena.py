@@ -63,12 +63,12 @@ def test_simultaneous_compare(arena: Arena) -> None:
 
 
 def test_live_figures_come_from_the_engines(arena: Arena) -> None:
-    arena.sample_once()
+    arena.watch.sample_once()
     for name in ("A", "B"):
         m = arena.slot(name).metrics
         assert m.kv_cache_tokens and m.kv_cache_tokens > 0, "vllm:cache_config_info read from /metrics"
         assert m.kv_cache_usage is not None and 0 <= m.kv_cache_usage <= 1
-        mem = arena.memory_mb(name)
+        mem = arena.watch.memory_mb(name)
         assert mem is not None and mem > 100, "an engine's process tree holds at least 100 MB"
     assert "RSS" in arena.samples[-1].source or "NVML" in arena.samples[-1].source
 
@@ -131,7 +131,7 @@ def test_attach_to_existing_endpoints(arena: Arena, data_dir: Path) -> None:
             assert attached.start(name).state == "ready"
         answers = attached.compare_once("The function returns", GREEDY)
         assert [x.error for x in answers] == ["", ""] and all(x.text for x in answers)
-        attached.sample_once()
+        attached.watch.sample_once()
         assert attached.samples[-1].engines == {}, "no process of ours to measure for an attached endpoint"
     finally:
         attached.shutdown()

@@ -40,7 +40,7 @@ def ladder_arena(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     broken = tmp_path_factory.mktemp("no-model")  # a folder without config.json: passes the form, fails to start
     arena = Arena((BF16, QUANT), data_dir=data_dir, device=DEVICE, sample_interval_s=0.5)
     for spec in (replace(SPEC_A, model=str(broken), label="broken"), AGAIN, GPTQ):
-        arena.add_variant(spec)
+        arena.variants.add(spec)
     try:
         yield arena
     finally:
@@ -50,7 +50,7 @@ def ladder_arena(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="module")
 def rows(ladder_arena: Arena) -> list[LadderRow]:
     """The ladder over bf16 (baseline), the quantized pair member, a broken folder, bf16 again, GPTQ."""
-    steps = list(ladder_arena.ladder("bf16", text=TEXT, max_tokens=16, timing_requests=2))
+    steps = list(ladder_arena.ladder.run("bf16", text=TEXT, max_tokens=16, timing_requests=2))
     assert steps[-1].done
     # rows appear one by one as they are measured
     counts = [len(s.rows) for s in steps]
@@ -86,13 +86,13 @@ def test_a_variant_that_fails_to_start_leaves_the_others_usable(rows: list[Ladde
 
 
 def test_swaps_are_restarts_and_timed_on_the_cpu(ladder_arena: Arena, rows: list[LadderRow]) -> None:
-    assert ladder_arena.swap_method == "restart"
+    assert ladder_arena.variants.swap_method == "restart"
     for r in rows[1:]:
         if not r.error:
             assert r.swap_method == "restart" and r.swap_s and r.swap_s > 1
     assert ladder_arena.slot("B").spec.display_name == "GPTQ"  # the last variant measured stays shown
-    assert ladder_arena.variant_state("GPTQ") == "in pane B (ready)"
-    assert ladder_arena.variant_state("quantized") == "not started"
+    assert ladder_arena.variants.state("GPTQ") == "in pane B (ready)"
+    assert ladder_arena.variants.state("quantized") == "not started"
 
 
 def _hand_kl(p: dict[int, float], q: dict[int, float]) -> float:
@@ -122,7 +122,7 @@ def test_swap_waits_for_a_running_compare_and_changes_who_answers(ladder_arena: 
     rest: list = []
     reader = threading.Thread(target=lambda: rest.extend(progress))
     reader.start()
-    record = ladder_arena.show("B", "quantized")  # waits for the compare, then restarts B
+    record = ladder_arena.variants.show("B", "quantized")  # waits for the compare, then restarts B
     reader.join(timeout=120)
     answers = rest[-1].answers
     assert answers["B"].label == "B: GPTQ" and answers["B"].error == ""  # the whole compare ran on GPTQ
@@ -133,18 +133,18 @@ def test_swap_waits_for_a_running_compare_and_changes_who_answers(ladder_arena: 
 
 def test_bad_swaps_are_refused_clearly(ladder_arena: Arena) -> None:
     with pytest.raises(SpecError, match="bf16 is already shown in pane A"):
-        ladder_arena.show("B", "bf16")
+        ladder_arena.variants.show("B", "bf16")
     with pytest.raises(SpecError, match="no variant called 'nope'"):
-        ladder_arena.show("B", "nope")
+        ladder_arena.variants.show("B", "nope")
     with pytest.raises(SpecError, match="is shown in pane A"):
-        ladder_arena.remove_variant("bf16")
+        ladder_arena.variants.remove("bf16")
     with pytest.raises(SpecError, match="already a variant called 'GPTQ'"):
-        ladder_arena.add_variant(GPTQ)
+        ladder_arena.variants.add(GPTQ)
     with pytest.raises(SpecError, match="at most 6 variants"):
-        ladder_arena.add_variant(replace(SPEC_A, label="sixth"))
-        ladder_arena.add_variant(replace(SPEC_A, label="seventh"))
-    ladder_arena.remove_variant("sixth")
-    assert "sixth" not in ladder_arena.variants
+        ladder_arena.variants.add(replace(SPEC_A, label="sixth"))
+        ladder_arena.variants.add(replace(SPEC_A, label="seventh"))
+    ladder_arena.variants.remove("sixth")
+    assert "sixth" not in ladder_arena.variants.specs
 
 
 def test_cpu_build_has_no_sleep_mode(data_dir: Path) -> None:
@@ -152,7 +152,7 @@ def test_cpu_build_has_no_sleep_mode(data_dir: Path) -> None:
     playground never asks for it there (swap_method is restart), and says so."""
     arena = Arena((BF16, QUANT), data_dir=data_dir, device=DEVICE)
     try:
-        launched = arena.launch_spec(resolve_tiny(BF16, data_dir))  # as Arena.start launches it
+        launched = arena.variants.launch_spec(resolve_tiny(BF16, data_dir))  # as Arena.start launches it
         assert "--enable-sleep-mode" not in launched.extra_args
         assert launched.extra_args[-2:] == ("--max-logprobs", "2048")  # whole vocabulary: exact KL
         with pytest.raises(EngineError):

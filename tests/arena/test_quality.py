@@ -37,7 +37,7 @@ def twin(arena: Arena, data_dir: Path) -> Iterator[Arena]:
 
 
 def test_same_checkpoint_same_settings_agree_exactly(twin: Arena) -> None:
-    report = twin.quality(PROMPT, max_tokens=32, text=TEXT)
+    report = twin.insights.quality(PROMPT, max_tokens=32, text=TEXT)
     assert report.divergence.agreement == 1.0 and report.divergence.first_divergence is None
     assert report.divergence.tokens_compared > 0
     assert report.kl_mean is not None and report.kl_mean < 1e-6
@@ -49,7 +49,7 @@ def test_same_checkpoint_same_settings_agree_exactly(twin: Arena) -> None:
 
 
 def test_bf16_against_quantized_differs_measurably(arena: Arena) -> None:
-    report = arena.quality(PROMPT, max_tokens=32, text=TEXT)
+    report = arena.insights.quality(PROMPT, max_tokens=32, text=TEXT)
     assert report.kl_mean is not None and report.kl_mean > 1e-4, "quantized weights move the distributions"
     ppl = report.perplexity
     assert ppl is not None and ppl.a is not None and ppl.b is not None
@@ -94,9 +94,9 @@ def test_quality_cli_json(arena: Arena, data_dir: Path) -> None:
 
 def test_session_summary_after_compares_and_quality(arena: Arena) -> None:
     arena.compare_once("The default value is", GenerationParams(max_tokens=16, chat=False))
-    arena.quality(PROMPT, max_tokens=16, text=TEXT)
-    arena.sample_once()
-    a, b = arena.summary()
+    arena.insights.quality(PROMPT, max_tokens=16, text=TEXT)
+    arena.watch.sample_once()
+    a, b = arena.insights.summary()
     for row in (a, b):
         assert row.weights_gib is not None and row.weights_gib > 0 and row.weights_source
         assert row.kv_tokens and row.kv_tokens > 0

@@ -41,7 +41,7 @@ def test_export_of_what_does_not_exist(idle: tuple[str, Arena], run_id: int, fmt
         shown = str(exc)
     assert shown.startswith(message)
     with pytest.raises(ValueError, match="export format must be one of json, csv, html"):
-        arena.export("xml")
+        arena.saved.export("xml")
 
 
 @pytest.mark.parametrize("case", ["bad number", "bad engine spec", "corrupt history", "unwritable data folder"])

@@ -42,7 +42,7 @@ def test_non_utf8_prompt_through_the_api(idle: tuple[str, Arena]) -> None:
     event, data = raw_call(url, "compare", ["\udcff hi", "fair", False, 0.0, 1.0, 8, 0])
     assert event == "complete"
     assert data[4].startswith("✕ the prompt is not valid text: character 1 is U+DCFF, a lone surrogate")
-    assert arena.history == [] and arena.saved_runs() == []
+    assert arena.history == [] and arena.saved.runs() == []
 
 
 def test_non_finite_numbers_through_the_api(idle: tuple[str, Arena]) -> None:
@@ -133,11 +133,11 @@ def test_cli_non_utf8_bytes_and_bad_numbers(tmp_path: Path) -> None:
 def test_nul_character_in_the_prompt(open_app: str, arena: Arena) -> None:
     text_a, text_b, _, _, message = compare(Client(open_app, verbose=False), "The\x00 value")
     assert text_a and text_b and message == "", "vLLM tokenizes NUL like any character"
-    run = arena.saved_runs(limit=1)[0]
+    run = arena.saved.runs(limit=1)[0]
     assert run.prompt == "The\x00 value" and [a.error for a in run.answers] == ["", ""]
-    assert "The\\u0000 value" in arena.export("json", run_id=run.id).read_text()
+    assert "The\\u0000 value" in arena.saved.export("json", run_id=run.id).read_text()
     for fmt in ("csv", "html"):
-        assert "The\x00 value" in arena.export(fmt, run_id=run.id).read_text()
+        assert "The\x00 value" in arena.saved.export(fmt, run_id=run.id).read_text()
 
 
 @pytest.mark.engine

@@ -67,7 +67,7 @@ specs = [EngineSpec(model="unused", endpoint=u, api_key=k) for u, k in zip(urls,
 arena = Arena(specs, data_dir=Path(sys.argv[1]), sample_interval_s=0.2)
 for name in "AB":
     arena.start(name)
-print(json.dumps({"session": arena.session_id}), flush=True)
+print(json.dumps({"session": arena.saved.session_id}), flush=True)
 params = GenerationParams(max_tokens=48, temperature=0.0, chat=False)
 while True:  # compares until killed; each line is printed after its run was saved
     progress = list(arena.compare("The function returns", params))[-1]

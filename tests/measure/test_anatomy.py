@@ -32,9 +32,9 @@ def test_a_4bit_config_with_16bit_sized_weights_is_flagged() -> None:
 
 @pytest.mark.engine
 def test_real_engines_parts_sum_to_the_measured_total(arena: Arena) -> None:
-    arena.sample_once()
+    arena.watch.sample_once()
     for name in ("A", "B"):
-        parts, check = arena.anatomy(name)
+        parts, check = arena.insights.anatomy(name)
         total = arena.samples[-1].engines[name]
         assert total is not None and parts and parts[-1].inferred
         assert sum(p.bytes for p in parts) == pytest.approx(total)

@@ -75,9 +75,9 @@ def test_a_quantized_model_serves_beside_its_base(
     card = qclient.predict(api_name="/refresh")[1]
     assert f"kernel **{report.kernel}**" in card and "Run this yourself" in card
     assert "Made here with llm-compressor" in card
-    quality = qarena.quality("The default value is", max_tokens=16)
+    quality = qarena.insights.quality("The default value is", max_tokens=16)
     assert quality.kl_mean is not None and quality.kl_mean > 0, "the quantization changed the logprobs"
-    _, check = qarena.anatomy("B")
+    _, check = qarena.insights.anatomy("B")
     assert check is not None and check.method.startswith(f"compressed-tensors {scheme}")
     assert check.error is not None and abs(check.error) < 0.01, check  # weights on disk vs config.json
     assert qarena.slot("A").engine is base_engine, "the base kept running: only B was restarted"
@@ -93,7 +93,7 @@ def test_the_serve_line_parses_to_what_each_engine_ran(qarena: Arena) -> None:
         assert engine is not None and engine.log_path is not None
         launched = engine.log_path.read_text().splitlines()[0].removeprefix("$ ").split()
         argv = launched[launched.index(SERVER_MODULE) + 1 :]
-        commands += [("serve", serve_argv(qarena.run_yourself(name).vllm_serve)), ("api_server", argv)]
+        commands += [("serve", serve_argv(qarena.insights.run_yourself(name).vllm_serve)), ("api_server", argv)]
     parsed = vllm_engine_args(commands)
     for served, ran in zip(parsed[::2], parsed[1::2], strict=True):
         assert {k for k in served if served[k] != ran[k]} == {"served_model_name"}

@@ -34,7 +34,7 @@ def test_add_a_variant_through_the_tab(idle_client: tuple[Client, Arena]) -> Non
     assert "Added **tiny GPTQ**" in message
     rows = {r[0]: r for r in table["data"]}
     assert rows["tiny GPTQ"][1:] == ["tiny/gptq", "gptq", "not started", ""]
-    assert "tiny GPTQ" in arena.variants
+    assert "tiny GPTQ" in arena.variants.specs
     *_, again = client.predict("tiny/gptq,quantization=gptq,label=tiny GPTQ", api_name="/add_variant")
     assert again.startswith("✕ there is already a variant called 'tiny GPTQ'")
 
