@@ -24,7 +24,7 @@ def main() -> None:
     from playground.engines.monitor import device_info
     from playground.measure.specs import SpecError, parse_spec
     from playground.store.sqlite import StoreError
-    from playground.ui.app import LAUNCH_OPTIONS, build_ui
+    from playground.ui.app import build_ui, launch_options, with_queue
 
     device = device_info()
     try:
@@ -44,8 +44,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # atexit and `finally` stop the engines
     try:
         port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
-        # Each event's own limit is set in build_ui; max_size bounds the wait: beyond it, "busy".
-        demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(server_port=port, **LAUNCH_OPTIONS)
+        # Each event's own limit is set in build_ui; queue_size bounds the wait: beyond it, "busy".
+        with_queue(demo, settings).launch(server_port=port, **launch_options(settings))
     finally:
         arena.shutdown()
 

@@ -41,8 +41,11 @@ class AppSettings:
     max_prompt_chars: int | None = None  # None: 2,000 when locked, 32,000 otherwise
     max_tokens: int | None = None  # None: 256 when locked, no limit otherwise
     requests_per_minute: int | None = None  # None: 10 per visitor session when locked, none otherwise
-    concurrency: int = 8  # compares served at once (vLLM batches them); the rest wait in the queue
-    queue_size: int = 64  # waiting events beyond this get "busy, retry"
+    # A class of 40 with open pages, each sending a compare at once, runs together with nothing refused
+    # (README, "Deploying"): vLLM batches the compares; the page refresh runs outside the queue.
+    concurrency: int = 64  # compares served at once (vLLM batches them); the rest wait in the queue
+    queue_size: int = 256  # waiting events beyond this get "busy, retry"
+    max_threads: int = 256  # Gradio's worker threads for every event type together (its default: 40)
 
     @property
     def limits(self) -> VisitorLimits:
@@ -84,7 +87,7 @@ def _convert(name: str, value: object, kind: type) -> object:
     return str(value).strip()
 
 
-_KINDS = {"a": str, "b": str, "locked": bool, "concurrency": int, "queue_size": int}
+_KINDS = {"a": str, "b": str, "locked": bool, "concurrency": int, "queue_size": int, "max_threads": int}
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> AppSettings:

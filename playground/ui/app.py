@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import shlex
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -14,7 +12,6 @@ from playground.arena.core import SLOT_NAMES, Arena
 from playground.arena.defaults import ASSETS, Storage
 from playground.arena.settings import AppSettings
 from playground.measure.anatomy import WeightsCheck
-from playground.measure.generation import MODES, GenerationParams
 from playground.measure.specs import (
     DTYPE_CHOICES,
     KV_CACHE_DTYPE_CHOICES,
@@ -23,14 +20,16 @@ from playground.measure.specs import (
     SpecError,
     parse_devices,
 )
-from playground.ui.history import history_tab, list_handler, visitor_key
+from playground.ui.compare import compare_tab
+from playground.ui.history import history_tab, list_handler
 from playground.ui.ladder import ladder_tab
+from playground.ui.live import LiveRefresh
 from playground.ui.planner import planner_tab
 from playground.ui.quality import quality_tab
 from playground.ui.quantize import quantize_tab
 from playground.ui.summary import summary_tab
 from playground.ui.sweep import sweep_tab
-from playground.views import cards, charts
+from playground.views import cards
 from playground.views.run_yourself import as_markdown
 
 CSS = """
@@ -42,11 +41,6 @@ footer { display: none !important; }
 .export-file { max-height: 150px; overflow: hidden; }
 """
 LAUNCH_OPTIONS: dict[str, Any] = {"theme": gr.themes.Soft(primary_hue="blue"), "css": CSS}
-EXAMPLES = [
-    "Explain in two sentences what a hash table is.",
-    "The default value is",
-    "This module provides",
-]
 
 
 def _intro(arena: Arena, locked: bool) -> str:
@@ -143,7 +137,7 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
         gr.Markdown(_intro(arena, locked))
         cards = _engine_row(arena, locked)
         with gr.Tab("Compare"):
-            live = _compare_tab(arena, settings)
+            tab = compare_tab(arena, settings)
         with gr.Tab("Quality"):
             quality_tab(arena)
         with gr.Tab("Summary"):
@@ -160,19 +154,29 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
         with gr.Tab("What fits where"):
             planner_tab(arena.device, presets_only=locked)
         saved.select(list_handler(arena, locked), None, saved_table, api_visibility="private")
+        refresh = LiveRefresh(arena, tab.plots, _card)
+        outputs = [cards["A"], cards["B"], tab.room, *tab.plots, tab.history]
+        # Outside the queue: a page's tick never takes a compare's place nor meets "Queue is full"
+        # (ui/live.py); each page sends its next tick only when the last one is answered.
         timer = gr.Timer(1.0)
-        refresh = _refresh_handler(arena)
-        outputs = [cards["A"], cards["B"], *live]
-        timer.tick(refresh, None, outputs, api_name="refresh", show_progress="hidden", concurrency_limit=4)
+        timer.tick(refresh, None, outputs, api_name="refresh", show_progress="hidden", queue=False)
         # The page shows the current state at once, not the state when the app started.
-        demo.load(refresh, None, outputs, api_visibility="private", concurrency_limit=4)
+        demo.load(refresh, None, outputs, api_visibility="private", queue=False)
+        demo.refresh = refresh  # type: ignore[attr-defined]  # its build counter, for tests and benchmarks
     return demo
 
 
 def with_queue(demo: gr.Blocks, settings: AppSettings) -> gr.Blocks:
     """The queue the app serves with: each event's concurrency is set in build_ui (compare: settings'
-    concurrency; refresh: 4, shared result); `queue_size` waiting events at most, then "Queue is full"."""
+    concurrency, all batched by vLLM); `queue_size` waiting events at most, then "Queue is full". The
+    page's refresh runs outside the queue."""
     return demo.queue(default_concurrency_limit=2, max_size=settings.queue_size)
+
+
+def launch_options(settings: AppSettings) -> dict[str, Any]:
+    """demo.launch() options: the theme and CSS, and worker threads for every event type together
+    (Gradio's default of 40 would cap a class of 40 streaming compares plus their pages' refreshes)."""
+    return {**LAUNCH_OPTIONS, "max_threads": settings.max_threads}
 
 
 def _engine_row(arena: Arena, locked: bool) -> dict[str, gr.Markdown]:
@@ -192,72 +196,6 @@ def _engine_row(arena: Arena, locked: bool) -> dict[str, gr.Markdown]:
                 start.click(_start_handler(arena, name), form, cards[name], api_name=f"start_{name.lower()}")
                 stop.click(_stop_handler(arena, name), None, cards[name], api_name=f"stop_{name.lower()}")
     return cards
-
-
-def _compare_tab(arena: Arena, settings: AppSettings) -> list[gr.components.Component]:
-    """Prompt, both answer panes, live charts and history; returns the components the timer refreshes."""
-    panes: dict[str, gr.Textbox] = {}
-    figures: dict[str, gr.Markdown] = {}
-    # The tiny model learned docstrings, not dialogue: plain completion of a docstring opening suits it.
-    tiny = any(s.spec.model.startswith("tiny/") for s in arena.slots.values())
-    with gr.Row(equal_height=True):
-        prompt = gr.Textbox(label="Prompt (sent to both engines)", lines=3, value=EXAMPLES[1 if tiny else 0], scale=5)
-        go_btn = gr.Button("Compare ▶", variant="primary", scale=1, min_width=150, size="lg")
-    with gr.Row():
-        separate = arena.separate_gpus()
-        mode = gr.Radio(
-            list(MODES),
-            value="simultaneous" if separate else "fair",
-            label="Mode",
-            scale=2,
-            info=(
-                "A and B are on different GPUs: simultaneous is fair here (neither slows the other)"
-                if separate
-                else "fair: A then B, so neither slows the other · simultaneous: both at once"
-            ),
-        )
-        chat = gr.Checkbox(not tiny, label="Chat template", info="off: plain completion", scale=1)
-    with gr.Accordion("Sampling", open=False), gr.Row():
-        temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature")
-        top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
-        limit = arena.limits.max_tokens
-        max_tokens = gr.Number(
-            min(96, limit or 96), label="max_tokens" + (f" (up to {limit})" if limit else ""), precision=0
-        )
-        seed = gr.Number(0, label="seed", precision=0)
-    gr.Examples(EXAMPLES, prompt)
-    message = gr.Markdown(elem_classes=["message"])
-    with gr.Row():
-        for name in SLOT_NAMES:
-            with gr.Column():
-                panes[name] = gr.Textbox(
-                    label=f"Answer {name}", lines=10, max_lines=18, interactive=False, elem_classes=[f"pane-{name}"]
-                )
-                figures[name] = gr.Markdown()
-    with gr.Row():
-        memory_plot = gr.Plot(charts.memory_figure([], arena.labels()), label="Memory")
-        latency_plot = gr.Plot(charts.latency_figure([], arena.labels()), label="Latency")
-    with gr.Row():
-        with gr.Column(scale=3):
-            anatomy_plot = gr.Plot(charts.anatomy_figure({}), label="Memory anatomy")
-            kv_plot = gr.Plot(charts.kv_usage_figure([], arena.labels()), label="KV cache in use")
-        with gr.Column(scale=2):
-            gr.Markdown((ASSETS / "teaching.md").read_text())
-    with gr.Accordion("History", open=True):
-        history = gr.Dataframe(headers=cards.HISTORY_COLUMNS, value=[], interactive=False, wrap=True)
-    inputs = [prompt, mode, chat, temperature, top_p, max_tokens, seed]
-    outputs = [panes["A"], panes["B"], figures["A"], figures["B"], message]
-    # Compares from different visitors run together (vLLM batches them); more wait in the queue.
-    go_btn.click(
-        _compare_handler(arena),
-        inputs,
-        outputs,
-        api_name="compare",
-        concurrency_limit=settings.concurrency,
-        concurrency_id="compare",
-    )
-    prompt.submit(_compare_handler(arena), inputs, outputs, api_visibility="private", concurrency_id="compare")
-    return [memory_plot, latency_plot, anatomy_plot, kv_plot, history]
 
 
 def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
@@ -317,78 +255,10 @@ def _start_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
 
 def _stop_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
     def stop() -> str:
-        arena.stop(name)
+        try:
+            arena.stop(name)  # waits for the running compares
+        except SpecError as exc:
+            return _card(arena, name) + f"\n\n✕ **Not stopped:** {exc}"
         return _card(arena, name)
 
     return stop
-
-
-def _refresh_handler(arena: Arena, max_age_s: float = 0.5):  # type: ignore[no-untyped-def]
-    # Every open page ticks once a second and all see the same state: build it at most twice a
-    # second and share it, so 30 visitors cost what one does.
-    lock = threading.Lock()
-    cache: list[Any] = [0.0, None]
-
-    def refresh() -> tuple[Any, ...]:
-        with lock:
-            if cache[1] is None or time.monotonic() - cache[0] > max_age_s:
-                cache[1] = build()
-                cache[0] = time.monotonic()
-            return cache[1]  # type: ignore[no-any-return]
-
-    def build() -> tuple[Any, ...]:
-        labels = arena.labels()
-        anatomy = {n: arena.insights.anatomy(n) for n in SLOT_NAMES}  # once per tick: it reads the config and log
-        return (
-            _card(arena, "A", anatomy["A"][1]),
-            _card(arena, "B", anatomy["B"][1]),
-            charts.memory_figure(list(arena.samples), labels),
-            charts.latency_figure(list(arena.history), labels),
-            charts.anatomy_figure({labels[n]: parts for n, (parts, _) in anatomy.items() if parts}),
-            charts.kv_usage_figure(list(arena.kv_usage), labels),
-            cards.history_rows(arena.history),
-        )
-
-    return refresh
-
-
-def _compare_handler(arena: Arena):  # type: ignore[no-untyped-def]
-    def compare(
-        prompt: str,
-        mode: str,
-        chat: bool,
-        temperature: float,
-        top_p: float,
-        max_tokens: float,
-        seed: float | None,
-        request: gr.Request,
-    ) -> Iterator[tuple[str, str, str, str, str]]:
-        try:
-            params = GenerationParams(
-                max_tokens=int(max_tokens or 0),
-                temperature=float(temperature),
-                top_p=float(top_p),
-                seed=None if seed is None else int(seed),
-                chat=bool(chat),
-            )
-            updates = arena.compare(prompt or "", params, mode, visitor=visitor_key(request))
-            yield "", "", "", "", "… sending to " + (" then ".join(SLOT_NAMES) if mode == "fair" else "both")
-            for p in updates:
-                a, b = p.answers.get("A"), p.answers.get("B")
-                note = "" if p.done else "… streaming…"
-                if p.done:
-                    errors = [f"**{x.slot}:** {x.error}" for x in (a, b) if x and x.error]
-                    note = ("✕ " + " · ".join(errors)) if errors else ""
-                    if p.run_id is None:  # the answers stand; say that the history lacks them
-                        note = " · ".join(filter(None, (note, "⚠ " + (arena.saved.error or "the run was not saved"))))
-                yield (
-                    p.texts.get("A", ""),
-                    p.texts.get("B", ""),
-                    cards.answer_figures(a),
-                    cards.answer_figures(b),
-                    note,
-                )
-        except (SpecError, ValueError, OverflowError) as exc:
-            yield "", "", "", "", f"✕ {exc}"
-
-    return compare

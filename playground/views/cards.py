@@ -4,12 +4,13 @@ figures the core computed)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from playground.measure.anatomy import WeightsCheck
 from playground.measure.prometheus import EngineMetrics
 from playground.measure.quality import QualityReport
 from playground.measure.records import CompareRun, EngineAnswer, EngineStatus, RequestRecord
+from playground.measure.room import RoomState, shared_note
 from playground.measure.specs import EngineSpec
 
 STATE_BADGES = {"ready": "● ready", "starting": "◐ starting", "failed": "✕ failed", "stopped": "○ stopped"}
@@ -24,6 +25,7 @@ HISTORY_COLUMNS = [
     "e2e ms",
     "prompt tok",
     "output tok",
+    "load",
     "note",
 ]
 
@@ -94,6 +96,7 @@ def answer_figures(answer: EngineAnswer | None) -> str:
     text = " · ".join(parts)
     if answer.finish_reason == "length":
         text += " · stopped at the length limit (max_tokens or the context)"
+    text += f"\n\n{_load_line(answer.shared_with)}"
     if t.bursty:
         text += (
             "\n\n⚠ tokens arrived in bursts (a busy machine buffers them): one request is not a speed "
@@ -121,6 +124,7 @@ def history_rows(records: Sequence[RequestRecord]) -> list[list[object]]:
                 _num(t.e2e_ms),
                 _num(t.prompt_tokens),
                 t.output_tokens,
+                "alone" if r.shared_with == 0 else ("–" if r.shared_with is None else f"shared ({r.shared_with})"),
                 r.error or ("bursty" if t.bursty else ""),
             ]
         )
@@ -200,3 +204,28 @@ def saved_run_rows(runs: Sequence[CompareRun]) -> list[list[object]]:
         row.append("; ".join(errors))
         rows.append(row)
     return rows
+
+
+def _load_line(shared_with: int | None) -> str:
+    """Under an answer: alone (its speed is the engine's own) or shared (vLLM batched it with others)."""
+    note = shared_note(shared_with)
+    if shared_with:
+        return f"👥 {note}: vLLM batched them, so these figures are not the engine's speed alone"
+    return f"👤 {note}" if shared_with == 0 else note
+
+
+def room_panel(state: RoomState, labels: Mapping[str, str], sentence: str) -> str:
+    """The room panel: who shares this instance now and what each engine runs, from the arena's counters
+    and vLLM's last /metrics read."""
+    rows = [
+        "| engine | in flight (this app) | tokens/s (last 10 s) | vLLM's batch (running / waiting) | KV cache |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, load in state.engines.items():
+        batch = "–" if load.batch is None else f"{load.batch} / {_num(load.waiting)}"
+        kv = "–" if load.kv_usage is None else f"{load.kv_usage * 100:.0f} %"
+        label = labels.get(name, name)
+        rows.append(f"| {label} | {load.in_flight} | {load.tokens_per_s:,.0f} | {batch} | {kv} |")
+    people = "1 visitor" if state.visitors == 1 else f"{state.visitors} visitors"
+    head = f"**The room:** {people} in the last minute · {state.compares} compare(s) running now"
+    return f"{head}\n\n" + "\n".join(rows) + f"\n\n{sentence}"

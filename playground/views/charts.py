@@ -112,25 +112,32 @@ def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) ->
 
 
 def latency_figure(records: Sequence[RequestRecord], labels: Mapping[str, str]) -> go.Figure:
-    """Time to first token and decode speed of every request, per engine."""
+    """Time to first token and decode speed of every request, per engine. Requests that shared their
+    engine with others (vLLM batched them) are open markers off the line: not the engine's own speed."""
     # What each panel shows goes on its y axis: subplot titles sat where the legend is and collided.
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
     for i, (slot, label) in enumerate(labels.items()):
         mine = [r for r in records if r.slot == slot and not r.error]
-        xs = [r.request_no for r in mine]
         color = ENGINE_COLORS[i % 2]
-        for col, values in enumerate(([r.timing.ttft_ms for r in mine], [r.timing.decode_tok_s for r in mine]), 1):
-            trace = go.Scatter(
-                x=xs,
-                y=values,
-                name=label,
-                mode="lines+markers",
-                line={"color": color},
-                legendgroup=label,
-                showlegend=col == 1,
-            )
-            fig.add_trace(trace, row=1, col=col)
-    fig.update_xaxes(title_text="request #", dtick=1)
+        for shared in (False, True):
+            part = [r for r in mine if bool(r.shared_with) == shared]
+            if shared and not part:
+                continue
+            name = f"{label} (shared)" if shared else label
+            for col, values in enumerate(([r.timing.ttft_ms for r in part], [r.timing.decode_tok_s for r in part]), 1):
+                trace = go.Scatter(
+                    x=[r.request_no for r in part],
+                    y=values,
+                    name=name,
+                    mode="markers" if shared else "lines+markers",
+                    line={"color": color},
+                    marker={"symbol": "circle-open", "size": 9} if shared else {},
+                    text=[f"shared with up to {r.shared_with} other requests" for r in part] if shared else None,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                )
+                fig.add_trace(trace, row=1, col=col)
+    fig.update_xaxes(title_text="request #")
     fig.update_yaxes(rangemode="tozero")
     fig.update_yaxes(title_text="time to first token (ms)", row=1, col=1)
     fig.update_yaxes(title_text="decode (tokens/s)", row=1, col=2)
