@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -115,18 +116,38 @@ def test_exact_kl_matches_a_sum_over_the_whole_vocabulary(ladder_arena: Arena, r
 
 
 def test_swap_waits_for_a_running_compare_and_changes_who_answers(ladder_arena: Arena) -> None:
+    """A swap waits for the compare that streams; a compare sent while the swap waits waits for it."""
     params = GenerationParams(max_tokens=48, temperature=0.0, chat=False, ignore_eos=True)
     progress = ladder_arena.compare("The function returns", params, "fair")
-    first = next(p for p in progress if p.texts["A"])  # the compare now holds the panes
+    first = next(p for p in progress if p.texts["A"])  # the compare now holds the gate
     assert first.texts["A"]
     rest: list = []
     reader = threading.Thread(target=lambda: rest.extend(progress))
     reader.start()
+    late: list = []
+
+    def send_during_the_swap() -> None:
+        while not ladder_arena.gate.busy:  # the swap is waiting for the gate (or has it)
+            threading.Event().wait(0.01)
+        late.append(time.time())
+        late.extend(ladder_arena.compare_once("The function returns", params))
+
+    sender = threading.Thread(target=send_during_the_swap)
+    sender.start()
     record = ladder_arena.variants.show("B", "quantized")  # waits for the compare, then restarts B
     reader.join(timeout=120)
+    sender.join(timeout=300)
     answers = rest[-1].answers
     assert answers["B"].label == "B: GPTQ" and answers["B"].error == ""  # the whole compare ran on GPTQ
     assert record.label == "quantized" and record.method == "restart"
+    swap_began = record.at - record.seconds
+    first_done = max(r.at for r in ladder_arena.history if r.label == "B: GPTQ")  # the first compare's B
+    assert swap_began >= first_done - 0.05, "the swap began only after the running compare's last answer"
+    sent_at, a, b = late
+    assert sent_at < record.at, "the second compare was sent while the swap waited or worked"
+    assert b.label == "B: quantized" and a.error == "" and b.error == "", "it waited and ran on the new variant"
+    a_started = next(r.at - r.timing.e2e_ms / 1000 for r in reversed(ladder_arena.history) if r.slot == "A")
+    assert a_started >= record.at - 0.05, "its first request went out only after the swap was done"
     after = ladder_arena.compare_once("The function returns", params)
     assert after[1].label == "B: quantized" and after[1].error == ""
 

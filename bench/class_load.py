@@ -1,0 +1,403 @@
+"""A class on one instance: N visitors, each a separate gradio_client session whose page polls /refresh
+once a second, send K compares at the same moment; then the same N streams go straight to each engine
+as the reference. Prints what the room saw and how it compares with the engines alone.
+
+    python bench/class_load.py --a tiny/bf16 --b tiny/awq --visitors 12 --compares 1 --max-tokens 32 --json
+    python bench/class_load.py --url http://host:7860 [--engine-a URL --key-a KEY --engine-b URL --key-b KEY]
+                               [--app-pid PID] ...
+
+Without --url it starts the two engines itself (the playground's own launcher: the same server
+arguments, thread binding and tiny-model build as the app), then `app.py` in locked mode attached to
+them, so the engines' URLs are known for the reference and for reading vLLM's /metrics (the
+`peak_running` figures), and the app's process alone is measured for CPU. With --url, the engines are
+private to that instance: give their URLs and keys, or the direct and peak fields are null.
+
+Pages poll the way a browser does: a page sends its next tick only when the last was answered, and
+a refresh outside Gradio's queue (queue=False) is POSTed to /gradio_api/run/refresh, which
+gradio_client cannot do (it always joins the queue). `--idle-pages P --idle-s S` first measures the
+app's CPU with P open pages and no compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from gradio_client import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playground.engines.client import fetch_metrics  # noqa: E402
+from playground.engines.server import free_port  # noqa: E402
+from playground.engines.stream_async import run_streams  # noqa: E402
+from playground.measure.generation import GenerationParams  # noqa: E402
+from playground.measure.metrics import percentile  # noqa: E402
+
+BUSY = "Queue is full"
+
+
+@dataclass(frozen=True)
+class EngineRef:
+    """An engine the reference streams go to and whose /metrics is read."""
+
+    url: str
+    key: str
+    model: str
+
+
+@dataclass
+class Poller:
+    """Pages that poll /refresh once a second until stopped; counts answers and refusals."""
+
+    url: str
+    queued: bool  # the app's refresh joins Gradio's queue (older versions): poll through gradio_client
+    stop: threading.Event = field(default_factory=threading.Event)
+    answered: int = 0
+    refused: int = 0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def page(self, client: Client | None) -> None:
+        """One open page: a tick, its answer, then the next tick a second after the last one began."""
+        session = client.session_hash if client else secrets.token_hex(6)
+        http = httpx.Client(timeout=60)
+        while not self.stop.is_set():
+            began = time.monotonic()
+            ok, why = self._tick(http, client, session)
+            with self.lock:
+                self.answered += ok
+                self.refused += not ok
+                if why and len(self.errors) < 5:
+                    self.errors.append(why)
+            self.stop.wait(max(0.0, 1.0 - (time.monotonic() - began)))
+
+    def _tick(self, http: httpx.Client, client: Client | None, session: str) -> tuple[bool, str]:
+        try:
+            if self.queued and client is not None:
+                client.predict(api_name="/refresh")
+                return True, ""
+            r = http.post(f"{self.url}/gradio_api/run/refresh", json={"data": [], "session_hash": session})
+            return r.status_code == 200, "" if r.status_code == 200 else f"HTTP {r.status_code}: {r.text[:120]}"
+        except Exception as exc:  # counted and shown: a refused or failed tick is a result here
+            return False, f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
+def refresh_is_queued(url: str) -> bool:
+    """Whether the app's /refresh event joins Gradio's queue (its config says so)."""
+    config = httpx.get(f"{url}/config", timeout=30).json()
+    for dep in config.get("dependencies", []):
+        if dep.get("api_name") == "refresh":
+            return bool(dep.get("queue", True))
+    raise SystemExit(f"{url} has no /refresh event: is it the playground?")
+
+
+def compare(client: Client, args: argparse.Namespace, go: threading.Event) -> dict[str, Any]:
+    """One compare as a visitor sees it: seconds to the first visible token and to both answers."""
+    go.wait()
+    sent = time.monotonic()
+    first: float | None = None
+    last: tuple[Any, ...] = ()
+    try:
+        job = client.submit(args.prompt, "fair", args.chat, 0.0, 1.0, args.max_tokens, 0, api_name="/compare")
+        for out in job:
+            last = tuple(out)
+            if first is None and (out[0] or out[1]):
+                first = time.monotonic() - sent
+        done = time.monotonic() - sent
+    except Exception as exc:
+        return {"refused": BUSY in str(exc), "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    answered = len(last) >= 4 and all("out" in f and "✕" not in f for f in last[2:4])
+    return {"first": first, "done": done, "answered": answered, "note": last[4] if len(last) > 4 else ""}
+
+
+def watch(stop: threading.Event, engines: dict[str, EngineRef], app: psutil.Process | None, out: dict[str, Any]):
+    """vLLM's running count per engine every 0.25 s, and the app process's CPU every second."""
+    peaks = dict.fromkeys(engines, 0)
+    cpu: list[float] = []
+    if app is not None:
+        app.cpu_percent(None)
+    next_cpu = time.monotonic() + 1.0
+    while not stop.wait(0.25):
+        for name, ref in engines.items():
+            try:
+                running = fetch_metrics(ref.url).requests_running or 0
+                peaks[name] = max(peaks[name], int(running))
+            except Exception:  # noqa: S112 - one missed read of a busy engine is not a result
+                continue
+        if app is not None and time.monotonic() >= next_cpu:
+            cpu.append(app.cpu_percent(None))
+            next_cpu += 1.0
+    out["peak_running"] = peaks
+    out["cpu"] = cpu
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    """p50, p95 and max, rounded for reading."""
+
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    return {"p50": r(percentile(values, 50)), "p95": r(percentile(values, 95)), "max": r(max(values, default=None))}
+
+
+def run_class(args: argparse.Namespace, url: str, engines: dict[str, EngineRef], app: psutil.Process | None) -> dict:
+    """The idle pages (optional), then the class, then the reference streams."""
+    queued = refresh_is_queued(url)
+    result: dict[str, Any] = {"refresh_queued": queued}
+    if args.idle_pages:
+        result["idle"] = idle(url, queued, args, app)
+    clients = [Client(url, verbose=False) for _ in range(args.visitors)]
+    poller = Poller(url, queued)
+    pages = [threading.Thread(target=poller.page, args=(c,), daemon=True) for c in clients]
+    for t in pages:
+        t.start()
+    time.sleep(2.0)  # every page has ticked: the room is open before the compares go
+    go, stop_watch, watched = threading.Event(), threading.Event(), {}
+    watcher = threading.Thread(target=watch, args=(stop_watch, engines, app, watched), daemon=True)
+    watcher.start()
+    outcomes: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def visitor_compare(client: Client) -> None:
+        outcome = compare(client, args, go)
+        with lock:
+            outcomes.append(outcome)
+
+    workers = [
+        threading.Thread(target=visitor_compare, args=(c,), daemon=True) for c in clients for _ in range(args.compares)
+    ]
+    for w in workers:
+        w.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    go.set()
+    for w in workers:
+        w.join(args.timeout_s)
+    class_wall = time.monotonic() - start
+    stop_watch.set()
+    watcher.join()
+    poller.stop.set()
+    direct = reference(args, engines)
+    firsts = [o["first"] for o in outcomes if o.get("first") is not None]
+    dones = [o["done"] for o in outcomes if o.get("answered")]
+    walls = [w for w in direct.values() if w is not None]
+    cpu = watched.get("cpu", [])
+    result.update(
+        {
+            "visitors": args.visitors,
+            "compares": args.visitors * args.compares,
+            "answered": sum(1 for o in outcomes if o.get("answered")),
+            "refused": sum(1 for o in outcomes if o.get("refused")),
+            "failed": [o.get("error") or o.get("note") for o in outcomes if not o.get("answered")][:5],
+            "first_token_s": summary(firsts),
+            "both_answers_s": summary(dones),
+            "class_wall_s": round(class_wall, 2),
+            "direct_wall_s": direct,
+            "ratio": round(class_wall / (sum(walls) * args.compares), 2) if len(walls) == 2 else None,
+            "peak_running": watched.get("peak_running") if engines else {"A": None, "B": None},
+            "app_cpu_percent": {
+                "mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
+                "max": round(max(cpu), 1) if cpu else None,
+            },
+            "refresh_refused": poller.refused,
+            "refresh_answered": poller.answered,
+            "refresh_errors": poller.errors,
+        }
+    )
+    return result
+
+
+def idle(url: str, queued: bool, args: argparse.Namespace, app: psutil.Process | None) -> dict[str, Any]:
+    """P open pages and no compares for S seconds: the app's CPU and any refused tick."""
+    clients: list[Client | None] = [Client(url, verbose=False) for _ in range(args.idle_pages)] if queued else []
+    poller = Poller(url, queued)
+    pages = [threading.Thread(target=poller.page, args=(c,), daemon=True) for c in clients or [None] * args.idle_pages]
+    for t in pages:
+        t.start()
+    time.sleep(3.0)
+    cpu: list[float] = []
+    if app is not None:
+        app.cpu_percent(None)
+        for _ in range(int(args.idle_s)):
+            time.sleep(1.0)
+            cpu.append(app.cpu_percent(None))
+    else:
+        time.sleep(args.idle_s)
+    poller.stop.set()
+    return {
+        "pages": args.idle_pages,
+        "seconds": args.idle_s,
+        "app_cpu_percent": {"mean": round(sum(cpu) / len(cpu), 1) if cpu else None, "max": max(cpu, default=None)},
+        "refresh_answered": poller.answered,
+        "refresh_refused": poller.refused,
+    }
+
+
+def reference(args: argparse.Namespace, engines: dict[str, EngineRef]) -> dict[str, float | None]:
+    """The same N streams sent straight to each engine at once, one engine after the other."""
+    params = GenerationParams(max_tokens=args.max_tokens, temperature=0.0, seed=0, chat=args.chat)
+    out: dict[str, float | None] = {"A": None, "B": None}
+    for name, ref in engines.items():
+        started = time.monotonic()
+        answers = run_streams(ref.url, ref.key, ref.model, [args.prompt] * args.visitors, params, args.visitors)
+        out[name] = round(time.monotonic() - started, 2)
+        if bad := [a.error for a in answers if a.error]:
+            print(f"[class] direct {name}: {len(bad)} failed, e.g. {bad[0]}", file=sys.stderr)
+    return out
+
+
+def attached(url: str, key: str, model: str) -> EngineRef:
+    """An engine given by URL: its served model name from /v1/models unless given."""
+    url = url.rstrip("/")
+    if not model:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        model = httpx.get(f"{url}/v1/models", headers=headers, timeout=30).json()["data"][0]["id"]
+    return EngineRef(url, key, model)
+
+
+def start_engines(args: argparse.Namespace, data: Path) -> tuple[Any, dict[str, EngineRef]]:
+    """Both engines, started the way the app starts them (then attached to by app.py)."""
+    from playground.arena.core import Arena
+    from playground.arena.defaults import neutral_spec
+    from playground.engines.monitor import device_info
+    from playground.measure.specs import parse_spec
+
+    device = device_info()
+    specs = [parse_spec(s, base=neutral_spec(device)) for s in (args.a, args.b)]
+    arena = Arena(specs, data_dir=data, device=device)
+    for name in ("A", "B"):
+        print(f"[class] starting engine {name}: {arena.slot(name).spec.display_name}", file=sys.stderr, flush=True)
+        arena.start(name)
+    arena.sampler.stop()  # the app reads the engines; this process only launched them
+    refs = {}
+    for name in ("A", "B"):
+        engine = arena.slot(name).engine
+        assert engine is not None
+        refs[name] = EngineRef(engine.base_url, engine.api_key, engine.model_id)
+    return arena, refs
+
+
+def start_app(refs: dict[str, EngineRef], data: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    """app.py in locked mode, attached to the engines; returns it once its page serves."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "PLAYGROUND_DATA": str(data),
+        "PLAYGROUND_LOCKED": "0" if args.open else "1",
+        "PLAYGROUND_MAX_TOKENS": str(max(args.max_tokens, 1)),
+        "PLAYGROUND_REQUESTS_PER_MINUTE": str(max(args.compares * 2, 10)),
+    }
+    for name, ref in refs.items():
+        env[f"PLAYGROUND_{name}"] = f"{ref.model},endpoint={ref.url},api_key={ref.key},label={name.lower()}"
+    log = open(data / "app.log", "w")  # noqa: SIM115 - open for the app's whole life
+    app = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if app.poll() is not None:
+            raise SystemExit(f"app.py exited with {app.returncode}; see {data / 'app.log'}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return app, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    raise SystemExit(f"app.py did not serve {url} within 300 s")
+
+
+def wait_ready(url: str, timeout_s: float = 900) -> None:
+    """Until both engine cards say ready (the app attached to them)."""
+    client = Client(url, verbose=False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        cards = client.predict(api_name="/refresh")
+        if all("● ready" in str(c) for c in cards[:2]):
+            return
+        time.sleep(2.0)
+    raise SystemExit(f"the engines behind {url} were not ready within {timeout_s:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--a", help="engine spec for A (starts engines and app.py)")
+    parser.add_argument("--b", help="engine spec for B")
+    parser.add_argument("--url", help="a running instance instead (its engines are private: see --engine-a)")
+    for n in ("a", "b"):
+        parser.add_argument(f"--engine-{n}", help=f"with --url: engine {n.upper()}'s base URL")
+        parser.add_argument(f"--key-{n}", default="", help=f"with --url: engine {n.upper()}'s API key")
+        parser.add_argument(f"--model-{n}", default="", help=f"with --url: engine {n.upper()}'s served model name")
+    parser.add_argument("--app-pid", type=int, help="with --url: the app's PID, for its CPU figures")
+    parser.add_argument("--visitors", type=int, default=40)
+    parser.add_argument("--compares", type=int, default=2, help="compares each visitor sends at the same moment")
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--prompt", default="The default value is")
+    parser.add_argument("--chat", action="store_true", help="use the chat template (off: plain completion)")
+    parser.add_argument("--open", action="store_true", help="start app.py open rather than locked")
+    parser.add_argument("--idle-pages", type=int, default=0, help="first: this many open pages, no compares")
+    parser.add_argument("--idle-s", type=float, default=20.0)
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="longest wait for one compare")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.url and not (args.a and args.b):
+        parser.error("give --a and --b (start everything here) or --url (a running instance)")
+    stack: list[Callable[[], None]] = []
+    try:
+        if args.url:
+            url = args.url.rstrip("/")
+            engines = {
+                n.upper(): attached(
+                    getattr(args, f"engine_{n}"), getattr(args, f"key_{n}"), getattr(args, f"model_{n}")
+                )
+                for n in ("a", "b")
+                if getattr(args, f"engine_{n}")
+            }
+            app = psutil.Process(args.app_pid) if args.app_pid else None
+        else:
+            work = Path(tempfile.mkdtemp(prefix="class-load-"))
+            arena, engines = start_engines(args, work / "engines")
+            stack.append(arena.shutdown)
+            (work / "app").mkdir()
+            proc, url = start_app(engines, work / "app", args)
+            stack.append(lambda: _stop(proc))
+            app = psutil.Process(proc.pid)
+        wait_ready(url)
+        result = run_class(args, url, engines, app)
+    finally:
+        for undo in reversed(stack):
+            undo()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>18}: {value}")
+    return 0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
