@@ -60,11 +60,15 @@ class EngineRef:
     model: str
 
 
+BROWSER_ENCODINGS = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chromium sends: Gradio compresses
+
+
 @dataclass
 class Poller:
-    """Pages that poll /refresh once a second until stopped; counts answers and refusals."""
+    """Pages that tick their refresh events until stopped; counts answers and refusals."""
 
     url: str
+    ticks: dict[str, float]  # api name -> seconds between its ticks (the page's gr.Timer values)
     queued: bool  # the app's refresh joins Gradio's queue (older versions): poll through gradio_client
     stop: threading.Event = field(default_factory=threading.Event)
     answered: int = 0
@@ -73,37 +77,50 @@ class Poller:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def page(self, client: Client | None) -> None:
-        """One open page: a tick, its answer, then the next tick a second after the last one began."""
+        """One open page: each timer ticks, waits for its answer, and ticks again its interval after."""
         session = client.session_hash if client else secrets.token_hex(6)
-        http = httpx.Client(timeout=60)
+        http = httpx.Client(timeout=60, headers=BROWSER_ENCODINGS)
+        due = dict.fromkeys(self.ticks, time.monotonic())
         while not self.stop.is_set():
-            began = time.monotonic()
-            ok, why = self._tick(http, client, session)
+            name = min(due, key=due.__getitem__)
+            if self.stop.wait(max(0.0, due[name] - time.monotonic())):
+                break
+            due[name] = time.monotonic() + self.ticks[name]
+            ok, why = self._tick(http, client, session, name)
             with self.lock:
                 self.answered += ok
                 self.refused += not ok
                 if why and len(self.errors) < 5:
                     self.errors.append(why)
-            self.stop.wait(max(0.0, 1.0 - (time.monotonic() - began)))
 
-    def _tick(self, http: httpx.Client, client: Client | None, session: str) -> tuple[bool, str]:
+    def _tick(self, http: httpx.Client, client: Client | None, session: str, name: str) -> tuple[bool, str]:
         try:
             if self.queued and client is not None:
-                client.predict(api_name="/refresh")
+                client.predict(api_name=f"/{name}")
                 return True, ""
-            r = http.post(f"{self.url}/gradio_api/run/refresh", json={"data": [], "session_hash": session})
+            r = http.post(f"{self.url}/gradio_api/run/{name}", json={"data": [], "session_hash": session})
             return r.status_code == 200, "" if r.status_code == 200 else f"HTTP {r.status_code}: {r.text[:120]}"
         except Exception as exc:  # counted and shown: a refused or failed tick is a result here
             return False, f"{type(exc).__name__}: {str(exc)[:120]}"
 
 
-def refresh_is_queued(url: str) -> bool:
-    """Whether the app's /refresh event joins Gradio's queue (its config says so)."""
+def page_ticks(url: str) -> tuple[dict[str, float], bool]:
+    """The app's refresh events with their timer intervals, and whether they join Gradio's queue."""
     config = httpx.get(f"{url}/config", timeout=30).json()
+    timers = {
+        c["id"]: c.get("props", {}).get("value", 1.0) for c in config.get("components", []) if c.get("type") == "timer"
+    }
+    ticks: dict[str, float] = {}
+    queued = True
     for dep in config.get("dependencies", []):
-        if dep.get("api_name") == "refresh":
-            return bool(dep.get("queue", True))
-    raise SystemExit(f"{url} has no /refresh event: is it the playground?")
+        name = dep.get("api_name")
+        if name in ("refresh", "refresh_charts"):
+            trigger = (dep.get("targets") or [[None]])[0][0]
+            ticks[name] = float(timers.get(trigger) or 1.0)
+            queued = bool(dep.get("queue", True)) if name == "refresh" else queued
+    if "refresh" not in ticks:
+        raise SystemExit(f"{url} has no /refresh event: is it the playground?")
+    return ticks, queued
 
 
 def compare(client: Client, args: argparse.Namespace, go: threading.Event) -> dict[str, Any]:
@@ -157,12 +174,12 @@ def summary(values: list[float]) -> dict[str, float | None]:
 
 def run_class(args: argparse.Namespace, url: str, engines: dict[str, EngineRef], app: psutil.Process | None) -> dict:
     """The idle pages (optional), then the class, then the reference streams."""
-    queued = refresh_is_queued(url)
-    result: dict[str, Any] = {"refresh_queued": queued}
+    ticks, queued = page_ticks(url)
+    result: dict[str, Any] = {"refresh_queued": queued, "page_ticks_s": ticks}
     if args.idle_pages:
-        result["idle"] = idle(url, queued, args, app)
+        result["idle"] = idle(url, ticks, queued, args, app)
     clients = [Client(url, verbose=False) for _ in range(args.visitors)]
-    poller = Poller(url, queued)
+    poller = Poller(url, ticks, queued)
     pages = [threading.Thread(target=poller.page, args=(c,), daemon=True) for c in clients]
     for t in pages:
         t.start()
@@ -222,10 +239,12 @@ def run_class(args: argparse.Namespace, url: str, engines: dict[str, EngineRef],
     return result
 
 
-def idle(url: str, queued: bool, args: argparse.Namespace, app: psutil.Process | None) -> dict[str, Any]:
+def idle(
+    url: str, ticks: dict[str, float], queued: bool, args: argparse.Namespace, app: psutil.Process | None
+) -> dict[str, Any]:
     """P open pages and no compares for S seconds: the app's CPU and any refused tick."""
     clients: list[Client | None] = [Client(url, verbose=False) for _ in range(args.idle_pages)] if queued else []
-    poller = Poller(url, queued)
+    poller = Poller(url, ticks, queued)
     pages = [threading.Thread(target=poller.page, args=(c,), daemon=True) for c in clients or [None] * args.idle_pages]
     for t in pages:
         t.start()

@@ -20,10 +20,11 @@ from playground.measure.specs import (
     SpecError,
     parse_devices,
 )
+from playground.measure.summary import decode_speeds
 from playground.ui.compare import compare_tab
 from playground.ui.history import history_tab, list_handler
 from playground.ui.ladder import ladder_tab
-from playground.ui.live import LiveRefresh
+from playground.ui.live import CARDS_TICK_S, CHARTS_TICK_S, LiveRefresh
 from playground.ui.planner import planner_tab
 from playground.ui.quality import quality_tab
 from playground.ui.quantize import quantize_tab
@@ -154,15 +155,19 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
         with gr.Tab("What fits where"):
             planner_tab(arena.device, presets_only=locked)
         saved.select(list_handler(arena, locked), None, saved_table, api_visibility="private")
-        refresh = LiveRefresh(arena, tab.plots, _card)
-        outputs = [cards["A"], cards["B"], tab.room, *tab.plots, tab.history]
+        live = LiveRefresh(arena, tab.plots, _card)
+        fast = [cards["A"], cards["B"], tab.room]
+        slow = [*tab.plots, tab.history]
         # Outside the queue: a page's tick never takes a compare's place nor meets "Queue is full"
         # (ui/live.py); each page sends its next tick only when the last one is answered.
-        timer = gr.Timer(1.0)
-        timer.tick(refresh, None, outputs, api_name="refresh", show_progress="hidden", queue=False)
+        gr.Timer(CARDS_TICK_S).tick(live.cards, None, fast, api_name="refresh", show_progress="hidden", queue=False)
+        gr.Timer(CHARTS_TICK_S).tick(
+            live.charts, None, slow, api_name="refresh_charts", show_progress="hidden", queue=False
+        )
         # The page shows the current state at once, not the state when the app started.
-        demo.load(refresh, None, outputs, api_visibility="private", queue=False)
-        demo.refresh = refresh  # type: ignore[attr-defined]  # its build counter, for tests and benchmarks
+        demo.load(live.cards, None, fast, api_visibility="private", queue=False)
+        demo.load(live.charts, None, slow, api_visibility="private", queue=False)
+        demo.live = live  # type: ignore[attr-defined]  # its build counters, for tests and benchmarks
     return demo
 
 
@@ -220,7 +225,11 @@ def _card(arena: Arena, name: str, check: WeightsCheck | None = None) -> str:
             speed, ceiling = share
             extra.append(
                 f"decode median {speed:,.0f} tok/s = **{speed / ceiling * 100:.0f} %** of the batch-1 "
-                f"ceiling ({ceiling:,.0f} tok/s: memory bandwidth / weights)"
+                f"ceiling ({ceiling:,.0f} tok/s: memory bandwidth / weights), over answers that ran alone"
+            )
+        elif arena.device.kind == "cuda" and decode_speeds(arena.history, name, alone=False):
+            extra.append(
+                "share of the batch-1 ceiling: no answer has run alone on this engine yet (batched ones do not count)"
             )
     if slot.spec.attached:
         extra.append(

@@ -1,16 +1,21 @@
-"""The page's one-second refresh: engine cards, the room panel, the live charts and the history.
+"""The page's refresh: engine cards and the room panel every second, the live charts and the history
+table every few seconds.
 
-Its cost must not grow with the room. The figures are built once per `max_age_s` for every page
-together and serialised once (a PlotData is passed through by gr.Plot as it is); each page then gets
-only the outputs that changed since its own last tick (gr.skip() for the rest), so 100 open pages
-cost a little more than one. The tick runs outside Gradio's queue (queue=False): it never takes a
-place a compare needs, and a full queue never refuses it."""
+Its cost must not grow with the room, measured (docs/performance.md, section 7):
+- What a tick returns is built once per `max_age_s` for every page together, and the charts are
+  serialised then too (gr.Plot passes a PlotData through as it is), so 100 pages cost one build.
+- Each page is sent the values as they are. `gr.skip()` is no cheaper in Gradio 6.31: an output
+  skipped is a property update, for which Gradio constructs the component anew and recomputes its
+  config in the server's event loop (2 ms a component), which starved the queue at 40 pages.
+- Charts tick less often than cards: they are most of the bytes, and they change with each sample.
+- The ticks run outside Gradio's queue (queue=False): they never take a place a compare needs, and a
+  full queue never refuses them.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,67 +26,78 @@ from playground.measure.room import room_sentence
 from playground.ui.history import visitor_key
 from playground.views import cards, charts
 
-HISTORY_ROWS = 200  # the Compare tab's table shows the newest requests; History has them all
-MAX_PAGES = 10_000  # pages remembered for "what did this page get last": bounded for public instances
+CARDS_TICK_S = 1.0  # engine cards and the room panel
+CHARTS_TICK_S = 3.0  # memory, latency, anatomy and KV charts, and the history table
+HISTORY_ROWS = 100  # the Compare tab's table shows the newest requests; the History tab has them all
+
+
+class SharedBuild:
+    """A value built at most once per `max_age_s` and handed to every caller meanwhile."""
+
+    def __init__(self, build: Callable[[], tuple[Any, ...]], max_age_s: float):
+        self._build = build
+        self.max_age_s = max_age_s
+        self.builds = 0  # how often it was built (tests hold this flat as pages are added)
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._value: tuple[Any, ...] = ()
+
+    def get(self) -> tuple[Any, ...]:
+        """The current value, rebuilt when older than `max_age_s`."""
+        with self._lock:
+            if time.monotonic() - self._at > self.max_age_s:
+                self._value = self._build()
+                self._at = time.monotonic()
+                self.builds += 1
+            return self._value
 
 
 class LiveRefresh:
-    """The refresh handler: one shared snapshot, and per page only what changed since its last tick."""
+    """The two tick handlers over one arena: `cards` (every second) and `charts` (every few)."""
 
     def __init__(self, arena: Arena, plots: Sequence[gr.Plot], card: Callable[..., str], max_age_s: float = 0.5):
         self.arena = arena
         self.plots = list(plots)  # memory, latency, anatomy, KV: serialised here, once per build
         self.card = card
-        self.max_age_s = max_age_s
-        self.builds = 0  # snapshots built (a test holds this flat as pages are added)
-        self._lock = threading.Lock()
-        self._built_at = float("-inf")
-        self._values: tuple[Any, ...] = ()
-        self._versions: tuple[int, ...] = ()
-        self._pages: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._checks: dict[str, Any] = {}  # each slot's weights check, from the last charts build
+        self.cards_build = SharedBuild(self._cards, max_age_s)
+        self.charts_build = SharedBuild(self._charts, max_age_s * 2)
 
-    def __call__(self, request: gr.Request) -> tuple[Any, ...]:
-        page = visitor_key(request)
-        self.arena.room.seen(page)
-        values, versions = self.snapshot()
-        if page is None:
-            return values
-        with self._lock:
-            last = self._pages.pop(page, None)
-            self._pages[page] = versions
-            while len(self._pages) > MAX_PAGES:
-                self._pages.popitem(last=False)
-        if last is None:
-            return values
-        return tuple(gr.skip() if old == new else v for v, old, new in zip(values, last, versions, strict=True))
+    @property
+    def builds(self) -> int:
+        """Snapshots built so far, cards and charts together."""
+        return self.cards_build.builds + self.charts_build.builds
 
-    def snapshot(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:
-        """The current values and their versions; rebuilt at most once per `max_age_s`."""
-        with self._lock:
-            if time.monotonic() - self._built_at > self.max_age_s:
-                values = self._build()
-                old = self._values or (None,) * len(values)
-                prev = self._versions or (0,) * len(values)
-                self._versions = tuple(p if _same(o, v) else p + 1 for o, v, p in zip(old, values, prev, strict=True))
-                self._values = values
-                self._built_at = time.monotonic()
-                self.builds += 1
-            return self._values, self._versions
+    def cards(self, request: gr.Request) -> tuple[Any, ...]:
+        """Engine cards and the room panel; the asking page counts as a visitor."""
+        self.arena.room.seen(visitor_key(request))
+        return self.cards_build.get()
 
-    def _build(self) -> tuple[Any, ...]:
+    def charts(self, request: gr.Request) -> tuple[Any, ...]:
+        """The four live charts and the history table."""
+        self.arena.room.seen(visitor_key(request))
+        return self.charts_build.get()
+
+    def _cards(self) -> tuple[Any, ...]:
+        arena = self.arena
+        return (
+            self.card(arena, "A", self._checks.get("A")),
+            self.card(arena, "B", self._checks.get("B")),
+            room_markdown(arena),
+        )
+
+    def _charts(self) -> tuple[Any, ...]:
         arena = self.arena
         labels = arena.labels()
         anatomy = {n: arena.insights.anatomy(n) for n in SLOT_NAMES}  # once per build: it reads the config and log
+        self._checks = {n: check for n, (_, check) in anatomy.items()}
         figures = (
-            charts.memory_figure(list(arena.samples), labels),
+            charts.memory_figure(charts.thinned(list(arena.samples)), labels),
             charts.latency_figure(list(arena.history), labels),
             charts.anatomy_figure({labels[n]: parts for n, (parts, _) in anatomy.items() if parts}),
-            charts.kv_usage_figure(list(arena.kv_usage), labels),
+            charts.kv_usage_figure(charts.thinned(list(arena.kv_usage)), labels),
         )
         return (
-            self.card(arena, "A", anatomy["A"][1]),
-            self.card(arena, "B", anatomy["B"][1]),
-            room_markdown(arena),
             *(plot.postprocess(fig) for plot, fig in zip(self.plots, figures, strict=True)),
             cards.history_rows(arena.history[-HISTORY_ROWS:]),
         )
@@ -91,10 +107,3 @@ def room_markdown(arena: Arena) -> str:
     """The room panel: visitors, each engine's requests and tokens/s, vLLM's batch and KV cache."""
     state = arena.room.state({n: s.metrics for n, s in arena.slots.items()})
     return cards.room_panel(state, arena.labels(), room_sentence(state, arena.labels()))
-
-
-def _same(old: Any, new: Any) -> bool:
-    """Equal content: a plot's JSON, a card's text, the table's rows."""
-    if hasattr(old, "plot") and hasattr(new, "plot"):
-        return bool(old.plot == new.plot)
-    return bool(old == new)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -18,6 +19,8 @@ ENGINE_COLORS = ("#2563eb", "#ea580c")  # A blue, B orange: the same in every ch
 DEVICE_COLOR = "#6b7280"
 PART_COLORS = {"weights": "#2563eb", "KV cache": "#16a34a", "CUDA graphs": "#9333ea", "runtime and rest": "#9ca3af"}
 GIB = 2**30
+CHART_POINTS = 300  # points per series in a live chart: a tenth of an hour's samples, a few tens of KB
+T = TypeVar("T")
 
 
 def _gib(value: float | None) -> float | None:
@@ -57,6 +60,16 @@ def styled(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
         hovermode="x unified",
     )
     return fig
+
+
+def thinned(points: Sequence[T], max_points: int = CHART_POINTS) -> list[T]:
+    """At most `max_points` of a time series, evenly spaced, the newest always kept: a live chart's
+    size stays bounded however long the session runs (exports keep every sample)."""
+    if len(points) <= max_points:
+        return list(points)
+    step = len(points) / (max_points - 1)
+    picked = [points[int(i * step)] for i in range(max_points - 1)]
+    return [*picked, points[-1]]
 
 
 def memory_figure(samples: Sequence[MemorySample], labels: Mapping[str, str]) -> go.Figure:
