@@ -128,13 +128,20 @@ def compare(client: Client, args: argparse.Namespace, go: threading.Event) -> di
     go.wait()
     sent = time.monotonic()
     first: float | None = None
-    last: tuple[Any, ...] = ()
+    seen = 0
     try:
         job = client.submit(args.prompt, "fair", args.chat, 0.0, 1.0, args.max_tokens, 0, api_name="/compare")
-        for out in job:
-            last = tuple(out)
-            if first is None and (out[0] or out[1]):
+        while True:
+            outputs = job.outputs()
+            if first is None and any(out[0] or out[1] for out in outputs[seen:]):
                 first = time.monotonic() - sent
+            seen = len(outputs)
+            if job.done():
+                break
+            if time.monotonic() - sent > args.timeout_s:
+                return {"error": f"no answer within {args.timeout_s:.0f} s"}
+            time.sleep(0.005)
+        last = tuple(job.result(timeout=5))  # raises the queue's refusal or the app's error
         done = time.monotonic() - sent
     except Exception as exc:
         return {"refused": BUSY in str(exc), "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
@@ -172,8 +179,15 @@ def summary(values: list[float]) -> dict[str, float | None]:
     return {"p50": r(percentile(values, 50)), "p95": r(percentile(values, 95)), "max": r(max(values, default=None))}
 
 
-def run_class(args: argparse.Namespace, url: str, engines: dict[str, EngineRef], app: psutil.Process | None) -> dict:
-    """The idle pages (optional), then the class, then the reference streams."""
+def run_class(
+    args: argparse.Namespace,
+    url: str,
+    engines: dict[str, EngineRef],
+    app: psutil.Process | None,
+    on_go: Callable[[], None] = lambda: None,
+) -> dict:
+    """The idle pages (optional), then the class, then the reference streams. `on_go` runs the moment
+    the compares are released (a profiler's start)."""
     ticks, queued = page_ticks(url)
     result: dict[str, Any] = {"refresh_queued": queued, "page_ticks_s": ticks}
     if args.idle_pages:
@@ -201,11 +215,14 @@ def run_class(args: argparse.Namespace, url: str, engines: dict[str, EngineRef],
     for w in workers:
         w.start()
     time.sleep(0.5)
+    on_go()
+    cpu_before = app.cpu_times() if app is not None else None
     start = time.monotonic()
     go.set()
     for w in workers:
         w.join(args.timeout_s)
     class_wall = time.monotonic() - start
+    cpu_after = app.cpu_times() if app is not None else None
     stop_watch.set()
     watcher.join()
     poller.stop.set()
@@ -231,6 +248,9 @@ def run_class(args: argparse.Namespace, url: str, engines: dict[str, EngineRef],
                 "mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
                 "max": round(max(cpu), 1) if cpu else None,
             },
+            "app_cpu_s": None
+            if cpu_before is None or cpu_after is None
+            else round(cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system, 2),
             "refresh_refused": poller.refused,
             "refresh_answered": poller.answered,
             "refresh_errors": poller.errors,
@@ -248,7 +268,11 @@ def idle(
     pages = [threading.Thread(target=poller.page, args=(c,), daemon=True) for c in clients or [None] * args.idle_pages]
     for t in pages:
         t.start()
-    time.sleep(3.0)
+    deadline = time.monotonic() + 120  # every page opened (Gradio builds a session's state once) and ticking
+    while poller.answered < 3 * args.idle_pages and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2.0)
+    answered_before = poller.answered
     cpu: list[float] = []
     if app is not None:
         app.cpu_percent(None)
@@ -262,7 +286,7 @@ def idle(
         "pages": args.idle_pages,
         "seconds": args.idle_s,
         "app_cpu_percent": {"mean": round(sum(cpu) / len(cpu), 1) if cpu else None, "max": max(cpu, default=None)},
-        "refresh_answered": poller.answered,
+        "refresh_answered": poller.answered - answered_before,
         "refresh_refused": poller.refused,
     }
 
@@ -324,8 +348,11 @@ def start_app(refs: dict[str, EngineRef], data: Path, args: argparse.Namespace) 
     }
     for name, ref in refs.items():
         env[f"PLAYGROUND_{name}"] = f"{ref.model},endpoint={ref.url},api_key={ref.key},label={name.lower()}"
+    env["PYTHONPATH"] = str(args.app_dir)  # its own package (an older checkout for a before/after run)
     log = open(data / "app.log", "w")  # noqa: SIM115 - open for the app's whole life
-    app = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    app = subprocess.Popen(
+        [sys.executable, str(args.app_dir / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=args.app_dir
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -354,14 +381,15 @@ def wait_ready(url: str, timeout_s: float = 900) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--a", help="engine spec for A (starts engines and app.py)")
+    parser.add_argument("--a", help="engine spec for A: start the engines here")
     parser.add_argument("--b", help="engine spec for B")
-    parser.add_argument("--url", help="a running instance instead (its engines are private: see --engine-a)")
     for n in ("a", "b"):
-        parser.add_argument(f"--engine-{n}", help=f"with --url: engine {n.upper()}'s base URL")
-        parser.add_argument(f"--key-{n}", default="", help=f"with --url: engine {n.upper()}'s API key")
-        parser.add_argument(f"--model-{n}", default="", help=f"with --url: engine {n.upper()}'s served model name")
+        parser.add_argument(f"--engine-{n}", help=f"or engine {n.upper()} already running: its base URL")
+        parser.add_argument(f"--key-{n}", default="", help=f"engine {n.upper()}'s API key")
+        parser.add_argument(f"--model-{n}", default="", help=f"engine {n.upper()}'s served model name (default: asked)")
+    parser.add_argument("--url", help="a running instance (else app.py starts here, attached to the engines)")
     parser.add_argument("--app-pid", type=int, help="with --url: the app's PID, for its CPU figures")
+    parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout whose app.py to start (default: this)")
     parser.add_argument("--visitors", type=int, default=40)
     parser.add_argument("--compares", type=int, default=2, help="compares each visitor sends at the same moment")
     parser.add_argument("--max-tokens", type=int, default=256)
@@ -373,24 +401,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-s", type=float, default=600.0, help="longest wait for one compare")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if not args.url and not (args.a and args.b):
-        parser.error("give --a and --b (start everything here) or --url (a running instance)")
+    given = {n.upper(): getattr(args, f"engine_{n}") for n in ("a", "b") if getattr(args, f"engine_{n}")}
+    if not args.url and not (args.a and args.b) and len(given) < 2:
+        parser.error("give --a and --b (start the engines here), --engine-a and --engine-b, or --url")
     stack: list[Callable[[], None]] = []
     try:
-        if args.url:
-            url = args.url.rstrip("/")
+        work = Path(tempfile.mkdtemp(prefix="class-load-"))
+        if given or args.url:
             engines = {
-                n.upper(): attached(
-                    getattr(args, f"engine_{n}"), getattr(args, f"key_{n}"), getattr(args, f"model_{n}")
-                )
-                for n in ("a", "b")
-                if getattr(args, f"engine_{n}")
+                n: attached(url, getattr(args, f"key_{n.lower()}"), getattr(args, f"model_{n.lower()}"))
+                for n, url in given.items()
             }
-            app = psutil.Process(args.app_pid) if args.app_pid else None
         else:
-            work = Path(tempfile.mkdtemp(prefix="class-load-"))
             arena, engines = start_engines(args, work / "engines")
             stack.append(arena.shutdown)
+        if args.url:
+            url = args.url.rstrip("/")
+            app = psutil.Process(args.app_pid) if args.app_pid else None
+        else:
             (work / "app").mkdir()
             proc, url = start_app(engines, work / "app", args)
             stack.append(lambda: _stop(proc))

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
@@ -51,22 +50,20 @@ def main(argv: list[str] | None = None) -> int:
             "A": class_load.EngineRef(url_a, "k", "token-server"),
             "B": class_load.EngineRef(url_b, "k", "token-server"),
         }
-        ns = argparse.Namespace(open=False, max_tokens=args.max_tokens, compares=1)
+        ns = argparse.Namespace(open=False, max_tokens=args.max_tokens, compares=1, app_dir=ROOT)
         app, url = class_load.start_app(refs, work, ns)
         try:
             class_load.wait_ready(url)
             proc = psutil.Process(app.pid)
-            spy = _spy(app.pid, work) if args.profile else None
-            before = proc.cpu_times()
-            started = time.monotonic()
-            result = class_load.run_class(_class_args(args), url, {}, proc)
-            wall = time.monotonic() - started
-            after = proc.cpu_times()
-            if spy is not None:
-                spy.wait(120)
+            spies: list[subprocess.Popen | None] = []
+            go = (lambda: spies.append(_spy(app.pid, work))) if args.profile else (lambda: None)
+            result = class_load.run_class(_class_args(args), url, {}, proc, on_go=go)
+            for spy in spies:
+                if spy is not None:
+                    spy.wait(120)
         finally:
             class_load._stop(app)
-    cpu_s = (after.user - before.user) + (after.system - before.system)
+    cpu_s = result["app_cpu_s"]  # from the compares' release to the last answer, refresh ticks included
     tokens = result["answered"] * 2 * args.max_tokens
     per_token_ms = cpu_s / tokens * 1000 if tokens else None
     out = {
@@ -74,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "answered": result["answered"],
         "tokens": tokens,
         "app_cpu_s": round(cpu_s, 2),
-        "wall_s": round(wall, 1),
+        "class_wall_s": result["class_wall_s"],
         "app_cpu_ms_per_token": None if per_token_ms is None else round(per_token_ms, 4),
         "h200_class_cores": None if per_token_ms is None else round(per_token_ms / 1000 * H200_CLASS_TOK_S, 2),
         "first_token_s": result["first_token_s"],
@@ -108,7 +105,19 @@ def _spy(pid: int, work: Path) -> subprocess.Popen | None:
         print("[stream-cost] py-spy is not installed: no profile", file=sys.stderr)
         return None
     out = open(work / "profile.txt", "w")  # noqa: SIM115 - py-spy writes while the class runs
-    cmd = [exe, "record", "--pid", str(pid), "--duration", "20", "--format", "raw", "-o", str(work / "profile.raw")]
+    cmd = [
+        exe,
+        "record",
+        "--nonblocking",
+        "--pid",
+        str(pid),
+        "--duration",
+        "15",
+        "--format",
+        "raw",
+        "-o",
+        str(work / "profile.raw"),
+    ]
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
 
 

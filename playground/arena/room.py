@@ -103,21 +103,19 @@ class Room:
                     request.peak_engine = max(request.peak_engine, int(running))
 
     def served(self, slot: str, tokens: int, now: float | None = None) -> None:
-        """`tokens` arrived from `slot`'s engine."""
-        if tokens <= 0:
-            return
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._tokens[slot].append((now, tokens))
+        """`tokens` arrived from `slot`'s engine. Called for every chunk of every stream, so it takes no
+        lock: deque.append is atomic, and under 40 streams the lock was a sixth of the app's CPU."""
+        if tokens > 0:
+            self._tokens[slot].append((time.monotonic() if now is None else now, tokens))
 
     def tokens_per_s(self, slot: str, now: float | None = None) -> float:
         """Tokens received from `slot` over the last RATE_WINDOW_S."""
         now = time.monotonic() if now is None else now
-        with self._lock:
+        with self._lock:  # one reader trims at a time; writers only append at the other end
             window = self._tokens[slot]
             while window and window[0][0] < now - RATE_WINDOW_S:
                 window.popleft()
-            return sum(n for _, n in window) / RATE_WINDOW_S
+            return sum(n for t, n in list(window) if t >= now - RATE_WINDOW_S) / RATE_WINDOW_S
 
     def state(self, metrics: Mapping[str, EngineMetrics]) -> RoomState:
         """The room now: the arena's counters beside vLLM's last /metrics figures per engine."""

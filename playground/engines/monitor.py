@@ -74,6 +74,8 @@ def free_memory() -> tuple[int, int | None]:
 def _trees(engine_pids: Mapping[str, Sequence[int]]) -> dict[str, set[int]]:
     """Each engine's pids plus all their descendants, from one pass over the process table
     (psutil's children(recursive=True) rescans the whole table for every pid it is asked about)."""
+    if not any(engine_pids.values()):
+        return {label: set() for label in engine_pids}  # attached endpoints only: no table to scan
     children: dict[int, list[int]] = {}
     alive: set[int] = set()
     for proc in psutil.process_iter(["ppid"]):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
+import sys
 import time
 from typing import Any
 
@@ -134,6 +136,7 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
     data folder) lets the History tab say whether the history outlasts a restart."""
     settings = settings or AppSettings()
     locked = settings.locked
+    _no_matplotlib_search()
     with gr.Blocks(title="vLLM Quantization Playground") as demo:
         gr.Markdown(_intro(arena, locked))
         cards = _engine_row(arena, locked)
@@ -271,3 +274,11 @@ def _stop_handler(arena: Arena, name: str):  # type: ignore[no-untyped-def]
         return _card(arena, name)
 
     return stop
+
+
+def _no_matplotlib_search() -> None:
+    """Gradio 6.31 imports matplotlib around every event (utils.MatplotlibBackendMananger) and the app
+    does not install it: each failed import searched sys.path again, 6 % of the app's CPU under a class
+    (docs/performance.md, section 7). A None in sys.modules makes the import fail at once."""
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]

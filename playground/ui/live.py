@@ -61,7 +61,8 @@ class LiveRefresh:
         self.card = card
         self._checks: dict[str, Any] = {}  # each slot's weights check, from the last charts build
         self.cards_build = SharedBuild(self._cards, max_age_s)
-        self.charts_build = SharedBuild(self._charts, max_age_s * 2)
+        # Charts are built at most once per tick of their timer: building them is most of the work.
+        self.charts_build = SharedBuild(self._charts, max(max_age_s, CHARTS_TICK_S - max_age_s))
 
     @property
     def builds(self) -> int:

@@ -72,7 +72,7 @@ def _compare(page: Any, url: str) -> tuple[list[str], list[dict[str, Any]]]:
     panes = [".pane-A textarea", ".pane-B textarea"]
     _wait_for("both answers", lambda: all(page.locator(s).input_value().strip() for s in panes), 120)
     _wait_for("the figures under both answers", lambda: all(_figures_under(page, f".pane-{n}") for n in "AB"), 120)
-    # The charts refresh about once a second; the latency chart then holds this request's points.
+    # The charts refresh every 3 s (ui/live.py); the latency chart then holds this request's points.
     charts = _wait_for("the memory and latency charts with data", lambda: _charts_with_data(page), 30)
     return [page.locator(s).input_value() for s in panes], charts
 

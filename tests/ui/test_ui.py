@@ -21,10 +21,13 @@ def test_compare_through_the_ui(client: Client) -> None:
     assert message == ""
 
 
-def test_refresh_shows_ready_engines_and_charts(client: Client) -> None:
-    card_a, card_b, memory, latency, anatomy, kv_use, history = client.predict(api_name="/refresh")
+def test_refresh_shows_ready_engines_the_room_and_charts(client: Client) -> None:
+    client.predict(api_name="/refresh_charts")  # the charts' build reads each engine's weights check
+    card_a, card_b, room = client.predict(api_name="/refresh")
     assert "ready" in card_a and "ready" in card_b
     assert "KV cache" in card_a and "predicted weights" in card_a
+    assert "**The room:**" in room and "vLLM's batch" in room
+    memory, latency, anatomy, kv_use, history = client.predict(api_name="/refresh_charts")
     assert all(fig is not None for fig in (memory, latency, anatomy, kv_use))
     assert history["data"], "the history table lists the requests made so far"
 
