@@ -10,6 +10,7 @@ a line of figures for docs/deploy.md; the exit status is the number of failed ch
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import socket
@@ -131,6 +132,29 @@ class Container:
         docker("rm", "-f", self.name, check=False)
 
 
+# Run in the image by each Python: the versions it sees of the packages requirements.txt pins (null: none).
+VERSIONS = (
+    "import importlib.metadata as m, json, re, sys; "
+    "names = [re.split('[=<>]', l)[0] for l in open('requirements.txt') if re.match(r'[A-Za-z]', l)]; "
+    "print(json.dumps({n: next((d.version for d in m.distributions(name=n)), None) for n in names}))"
+)
+
+
+def pins_win(image: str) -> str:
+    """The app's Python sees requirements.txt's versions; the engine Python keeps the image's and has vLLM."""
+    def versions(python: str) -> dict[str, str | None]:
+        return dict(json.loads(docker("run", "--rm", "--entrypoint", python, image, "-c", VERSIONS)))
+
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().split() if "==" in line)
+    app, engine = versions("/opt/app-env/bin/python"), versions("/usr/bin/python3")
+    if wrong := {n: v for n, v in app.items() if pins.get(n) != v}:
+        raise RuntimeError(f"the app's environment has {wrong}, requirements.txt pins {pins}")
+    differ = {n: f"app {app[n]}, image {engine[n]}" for n in app if engine.get(n) != app[n]}
+    probe = "import vllm; print(vllm.__version__)"
+    vllm = docker("run", "--rm", "--entrypoint", "/usr/bin/python3", image, "-c", probe)
+    return f"vLLM {vllm} in the image's Python; {len(app)} pins in the app's, differing: {differ or 'none'}"
+
+
 def page_serves(url: str) -> str:
     """GET / answers 200 with Gradio's page."""
     with urllib.request.urlopen(url, timeout=10) as page:
@@ -145,7 +169,8 @@ def refresh_answers(url: str) -> str:
     card_a, card_b, *_ = Client(url, verbose=False).predict(api_name="/refresh")
     if not (card_a.startswith("### A") and card_b.startswith("### B")):
         raise RuntimeError(f"unexpected cards: {card_a[:80]!r} / {card_b[:80]!r}")
-    return "cards: " + " / ".join(c.splitlines()[2 if len(c.splitlines()) > 2 else -1][:60] for c in (card_a, card_b))
+    states = [next((line for line in c.splitlines() if line[:1] in "●◐✕○"), "?")[:40] for c in (card_a, card_b)]
+    return f"A {states[0]!r}, B {states[1]!r}"
 
 
 def wait_ready(url: str, limit_s: float = 120) -> None:
@@ -214,8 +239,9 @@ def no_gpu_sentence(image: str, volume: Path) -> str:
 
 def bridge_gateway() -> str:
     """The Docker bridge's gateway: the host address containers reach."""
-    config = json.loads(docker("network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"))
-    return str(config[0]["Gateway"])
+    config = json.loads(docker("network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"))[0]
+    # Older daemons (Debian's 20.10) leave Gateway out: dockerd gives the bridge the subnet's first address.
+    return str(config.get("Gateway") or ipaddress.ip_network(config["Subnet"])[1])
 
 
 def main(image: str, work: Path) -> int:
@@ -232,6 +258,7 @@ def main(image: str, work: Path) -> int:
         text=True,
     )
     checks = Checks()
+    checks.run("the app's pins win in its environment only", lambda: pins_win(image))
     try:
         assert server.stdout is not None
         endpoint = f"http://{gateway}:{int(server.stdout.readline().split()[1])}"
