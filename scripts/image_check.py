@@ -169,7 +169,8 @@ def refresh_answers(url: str) -> str:
     card_a, card_b, *_ = Client(url, verbose=False).predict(api_name="/refresh")
     if not (card_a.startswith("### A") and card_b.startswith("### B")):
         raise RuntimeError(f"unexpected cards: {card_a[:80]!r} / {card_b[:80]!r}")
-    states = [next((line for line in c.splitlines() if line[:1] in "●◐✕○"), "?")[:40] for c in (card_a, card_b)]
+    badges = tuple("●◐✕○")  # the state line of a card (views/cards.py)
+    states = [next((line for line in c.splitlines() if line.startswith(badges)), "?")[:40] for c in (card_a, card_b)]
     return f"A {states[0]!r}, B {states[1]!r}"
 
 
