@@ -44,6 +44,7 @@ def main() -> None:
             try:
                 arena.start_in_background(name)
             except SpecError as exc:  # refused before launch: the slot's card shows it to visitors too
+                arena.slot(name).start_error = str(exc)
                 print(f"engine {name} not started: {exc}", file=sys.stderr)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # atexit and `finally` stop the engines
     try:

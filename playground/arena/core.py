@@ -175,8 +175,7 @@ class Arena(ArenaInsights, ArenaHistory, ArenaVariants, ArenaLadder, ArenaQuanti
         slot = self.slot(name)
         spec = spec or slot.spec
         if problems := self.problems(name, spec):
-            slot.start_error = "; ".join(problems)  # the slot's card says it (e.g. at the app's own start)
-            raise SpecError(slot.start_error)
+            raise SpecError("; ".join(problems))
         slot.spec = spec
         return self._starter.submit(self.start, name, spec)
 
