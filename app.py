@@ -7,6 +7,7 @@ PLAYGROUND_LOCKED=1 makes a public instance (README, "Configuration").
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -53,6 +54,10 @@ def main() -> None:
         demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(server_port=port, **LAUNCH_OPTIONS)
     finally:
         arena.shutdown()
+        # The interpreter's last garbage collection walks every object gradio, plotly and pandas made: about
+        # 1 s of CPU, many more on a busy host, between SIGTERM and the exit (docs/NOTES.md). None is left
+        # to collect that matters now.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -224,7 +224,10 @@ def exits_on_sigterm(container: Container) -> str:
     """SIGTERM (what `docker stop` sends): the container exits by itself within 30 s, status 0."""
     started = time.monotonic()
     docker("kill", "--signal", "TERM", container.name)
-    code = docker("wait", container.name, timeout=60)
+    try:
+        code = docker("wait", container.name, timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"still running 60 s after SIGTERM; last log lines: {container.logs()}") from exc
     took = time.monotonic() - started
     if took > 30 or code != "0":
         raise RuntimeError(f"exit status {code} after {took:.1f} s; last log lines: {container.logs()}")
