@@ -1,7 +1,8 @@
 # GPU image for a Hugging Face Space (Docker SDK) or any CUDA host. vLLM's own image brings CUDA and
 # the CUDA build of vLLM (the version requirements-gpu.txt pins); the app adds gradio, plotly and
-# NVML. The start command is the same app.py that the tests run. Docker does not run on the
-# project's machines: tests/test_dockerfile.py lints this file (hadolint, .hadolint.yaml) instead.
+# NVML in an environment of its own. The start command is the same app.py that the tests run.
+# `make image-check` builds this file on a local stand-in of vLLM's image and runs it as a Space would
+# (docs/deploy.md: what that proves and what it does not); tests/test_dockerfile.py lints it.
 #   docker build -t quant-playground .
 #   docker build --build-arg VLLM_IMAGE=vllm/vllm-openai:v0.32.0-cu129 -t quant-playground .  # older drivers
 #   docker run --gpus all -p 7860:7860 -e PLAYGROUND_A=... -e PLAYGROUND_B=... quant-playground
@@ -20,8 +21,24 @@ ENV PYTHONUNBUFFERED=1 \
     PLAYGROUND_DATA=/home/user/data \
     PLAYGROUND_VOLUME=/data \
     PLAYGROUND_LOCKED=1 \
+    PLAYGROUND_ENGINE_PYTHON=/usr/bin/python3 \
+    APP_ENV=/opt/app-env \
     GRADIO_SERVER_NAME=0.0.0.0 \
     PORT=7860
+
+# The app gets its own environment over the image's packages (--system-site-packages): requirements.txt
+# installs there, so the app's pins (e.g. pillow<13 for gradio) shadow the image's versions for the
+# app's process only, and vLLM's environment stays as vLLM built it, whatever versions the image holds.
+# The engines run in that environment (PLAYGROUND_ENGINE_PYTHON, the image's own python3). The image's
+# pip runs in the app environment (--without-pip: vLLM's image need not have ensurepip). `pip install`
+# reports a conflict and still exits 0; `pip check` fails the build on one. This runs before the user is
+# made: whatever the checks write under $HOME goes to uid 1000 with the rest.
+COPY requirements.txt /tmp/app-build/
+RUN python3 -m venv --system-site-packages --without-pip "$APP_ENV" \
+    && "$APP_ENV/bin/python" -m pip install --no-cache-dir -r /tmp/app-build/requirements.txt \
+    && "$APP_ENV/bin/python" -m pip check \
+    && "$PLAYGROUND_ENGINE_PYTHON" -c "import vllm" \
+    && rm -rf /tmp/app-build
 
 # Spaces run the container as uid 1000. CUDA images on Ubuntu 24.04 already have a user with that
 # uid (ubuntu), so it makes way for ours. Every folder the image makes under $HOME (the model cache,
@@ -32,23 +49,13 @@ RUN if id -u 1000 >/dev/null 2>&1; then userdel --remove "$(id -nu 1000)"; fi \
     && chown -R 1000:1000 /home/user
 
 WORKDIR /home/user/app
-# Packages that vLLM's image already has keep the versions vLLM chose: the image's own package list
-# is the constraints file, and image_requirements.py drops requirements.txt's pins for those packages.
-# The rest (gradio, plotly, ...) install at requirements.txt's versions. `pip install` reports a
-# conflict with packages it was not asked about and still exits 0; `pip check` fails the build on one.
-COPY requirements.txt scripts/image_requirements.py /tmp/app-build/
-RUN python3 -m pip list --format=freeze > /tmp/app-build/image-packages.txt \
-    && python3 /tmp/app-build/image_requirements.py /tmp/app-build/requirements.txt /tmp/app-build/image-packages.txt > /tmp/app-build/app-requirements.txt \
-    && python3 -m pip install --no-cache-dir -r /tmp/app-build/app-requirements.txt -c /tmp/app-build/image-packages.txt \
-    && python3 -m pip check \
-    && rm -rf /tmp/app-build
 COPY --chown=1000:1000 . .
 
 USER 1000
 EXPOSE 7860
 # Models download at the first start, so the first check waits up to 10 minutes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=600s \
-    CMD ["python3", "-c", "import os, urllib.request as r; r.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/\", timeout=4)"]
+    CMD ["/opt/app-env/bin/python", "-c", "import os, urllib.request as r; r.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/\", timeout=4)"]
 # The base image's entry point is `vllm serve`; the app starts its own engines.
 ENTRYPOINT []
-CMD ["python3", "app.py"]
+CMD ["/opt/app-env/bin/python", "app.py"]

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: quant-env run test check lint unit engine-tests tiny bench screenshot clean setup
+.PHONY: quant-env run test check lint unit engine-tests tiny bench screenshot clean setup image-check
 
 setup:
 	@bash scripts/install
@@ -26,3 +26,6 @@ tiny: setup ## build the tiny bf16/AWQ/GPTQ checkpoints into data/tiny
 
 clean:
 	rm -rf data/logs .pytest_cache .mypy_cache .ruff_cache
+
+image-check: setup ## build the Docker image on a local stand-in of vLLM's image and run it as a Space would (docs/deploy.md)
+	bash scripts/image-check

@@ -341,7 +341,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             job.cancel()
     code = run_yourself(
         replace(EngineSpec(model=str(job.out)), gpu_memory_utilization=0.9, max_model_len=None),
-        cpu=device.kind == "cpu",
+        cpu=device.cpu_build,
     )
     if args.json:
         out = {

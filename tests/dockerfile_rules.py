@@ -189,35 +189,47 @@ def _pip(words: list[str]) -> str:
     return words[at + 1] if 0 <= at < len(words) - 1 else ""
 
 
-def _written(words: list[str]) -> str:
-    return words[words.index(">") + 1] if ">" in words[:-1] else ""
+def _app_env(commands: list[list[str]]) -> tuple[str, bool]:
+    """The folder of the environment the image makes (`python3 -m venv DIR`, `virtualenv DIR`), and whether
+    it sees the image's packages (--system-site-packages); ("", False) when the image makes none."""
+    for c in commands:
+        at = 3 if c[1:3] == ["-m", "venv"] else 1 if posixpath.basename(c[0]) == "virtualenv" else 0
+        folders = [w for w in c[at:] if not w.startswith("-")] if at else []
+        if folders:
+            return posixpath.normpath(folders[-1]), "--system-site-packages" in c
+    return "", False
 
 
-def _options(words: list[str], flag: str) -> list[str]:
-    return [words[i + 1] for i, w in enumerate(words[:-1]) if w == flag]
+def app_env_problems(commands: list[list[str]], env: dict[str, str], cmd: list[str]) -> list[str]:
+    """The app lives in its own environment over the image's packages, and the engines in the image's own.
 
-
-def install_problems(commands: list[list[str]]) -> list[str]:
-    """The app's requirements install over vLLM's image without changing what vLLM chose, and `pip check` follows.
-
-    A package list from the image (`pip list --format=freeze`) is the constraints file (-c) of every
-    `pip install -r`, whose requirements come from scripts/image_requirements.py (requirements.txt
-    without pins for what the image has); `pip check` runs after the last install.
+    requirements.txt installs into an environment made with --system-site-packages (the app's pins shadow
+    the image's versions for the app only, the image's torch and vLLM stay visible to it); no pip install
+    touches the image's environment; `pip check` of the app's environment follows the last install; the
+    engine Python (PLAYGROUND_ENGINE_PYTHON) is the image's own and a RUN proves it imports vllm; CMD runs
+    the app's Python.
     """
-    listed = {_written(c) for c in commands if _pip(c) == "freeze" or (_pip(c) == "list" and "--format=freeze" in c)}
-    unpinned = {_written(c) for c in commands if any(w.endswith("image_requirements.py") for w in c)}
-    installs = [n for n, c in enumerate(commands) if _pip(c) == "install"]
+    folder, system_site = _app_env(commands)
+    if not folder:
+        return ["no environment for the app (`python3 -m venv --system-site-packages DIR`): its pins would win"]
     problems = []
+    if not system_site:
+        problems.append(f"the app's environment {folder} needs --system-site-packages: the app uses the image's torch")
+    ours = folder + "/bin/"
+    installs = [n for n, c in enumerate(commands) if _pip(c) == "install"]
     for n in installs:
-        c = commands[n]
-        if not set(_options(c, "-c")) & (listed - {""}):
-            problems.append(f"`{' '.join(c)}` has no constraints file (-c) listing the image's own packages")
-        pinned = [r for r in _options(c, "-r") if r not in unpinned]
-        if pinned:
-            problems.append(f"`{' '.join(c)}` installs {pinned}, not image_requirements.py's output: its pins win")
-    checks = [n for n, c in enumerate(commands) if _pip(c) == "check"]
+        if not commands[n][0].startswith(ours):
+            problems.append(f"`{' '.join(commands[n])}` installs into the image's own environment, not {folder}")
+    checks = [n for n, c in enumerate(commands) if _pip(c) == "check" and c[0].startswith(ours)]
     if installs and (not checks or max(checks) < max(installs)):
-        problems.append("no `python3 -m pip check` after the last pip install: pip reports a conflict but exits 0")
+        problems.append(f"no `{ours}python -m pip check` after the last pip install: pip reports conflicts, exits 0")
+    engine = env.get("PLAYGROUND_ENGINE_PYTHON", "")
+    if not engine.startswith("/") or engine.startswith(ours):
+        problems.append(f"ENV PLAYGROUND_ENGINE_PYTHON must be the image's own Python (vLLM's), has {engine!r}")
+    elif not any(c[0] == engine and "import vllm" in " ".join(c) for c in commands):
+        problems.append(f'no `{engine} -c "import vllm"` in a RUN: the build must prove the engine Python has vLLM')
+    if cmd[:1] and not cmd[0].startswith(ours):
+        problems.append(f"CMD must start the app with {ours}python (the app's environment), has {cmd[0]!r}")
     return problems
 
 
@@ -294,7 +306,8 @@ def deployment_problems(text: str, root: Path = ROOT, readme: str | None = None)
     commands = _shell_commands(instructions, env)
     problems += _user_problems(instructions, commands, env)
     problems += ownership_problems(instructions, env)
-    problems += install_problems(commands)
+    cmd = [i.exec_form() for i in instructions if i.keyword == "CMD"][-1:]
+    problems += app_env_problems(commands, env, (cmd[0] if cmd else None) or [])
     problems += volume_problems(instructions, env)
     exposed = [p.split("/")[0] for i in instructions if i.keyword == "EXPOSE" for p in i.value.split()]
     if APP_PORT not in exposed or env.get("PORT") != APP_PORT:

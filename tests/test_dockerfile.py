@@ -1,6 +1,6 @@
 """The Dockerfile, checked without Docker: hadolint, the rules a Hugging Face GPU Space needs
-(tests/dockerfile_rules.py), each with a broken variant that must fail, and its start command and its
-requirements install run here under the image's environment (Docker does not run on the project's machines)."""
+(tests/dockerfile_rules.py), each with a broken variant that must fail, and its start command run here
+under the image's environment. `make image-check` builds and runs the image itself (docs/deploy.md)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from scripts.image_requirements import image_requirements, installed_names
 from tests.dockerfile_rules import (
     ROOT,
+    app_env_problems,
     deployment_problems,
     image_env,
-    install_problems,
     parse_dockerfile,
-    run_commands,
 )
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -59,7 +57,8 @@ def test_the_dockerfile_suits_a_gpu_space() -> None:
 
 BASE = "ARG VLLM_IMAGE=vllm/vllm-openai:v0.32.0"
 MKDIR, CHOWN = 'mkdir -p "$HF_HOME" "$PLAYGROUND_DATA" /home/user/app', "chown -R 1000:1000 /home/user"
-INSTALL = "pip install --no-cache-dir -r /tmp/app-build/app-requirements.txt -c /tmp/app-build/image-packages.txt"
+INSTALL = '"$APP_ENV/bin/python" -m pip install'
+CHECK = '"$APP_ENV/bin/python" -m pip check'
 MUTANTS = [
     (BASE, "ARG VLLM_IMAGE=vllm/vllm-openai:latest", "vllm/vllm-openai:vX.Y.Z"),
     (BASE, "ARG VLLM_IMAGE=vllm/vllm-openai:v0.31.0", "requirements-gpu.txt pins"),
@@ -77,11 +76,17 @@ MUTANTS = [
     ("USER 1000\n", "RUN mkdir -p /home/user/.config\nUSER 1000\n", "/home/user/.config (made by `mkdir"),
     ("WORKDIR /home/user/app", "WORKDIR /home/user/src", "/home/user/src (made by `WORKDIR"),
     ("COPY --chown=1000:1000 . .", "COPY . .", "/home/user/app/* (made by `COPY . ."),
-    # The app's requirements do not override vLLM's choices, and `pip check` fails the build on a conflict.
-    (" \\\n    && python3 -m pip check", "", "no `python3 -m pip check` after the last pip install"),
-    (INSTALL, INSTALL.replace(" -c /tmp/app-build/image-packages.txt", ""), "has no constraints file"),
-    (INSTALL, INSTALL.replace("app-requirements.txt", "requirements.txt"), "not image_requirements.py's output"),
-    ("USER 1000\n", "RUN pip install --no-cache-dir -r /tmp/r.txt\nUSER 1000\n", "after the last pip install"),
+    # The app lives in its own environment over the image's packages; the engines in the image's own.
+    ("--system-site-packages ", "", "needs --system-site-packages"),
+    ('python3 -m venv --system-site-packages --without-pip "$APP_ENV"', "true", "no environment for the app"),
+    (INSTALL, "python3 -m pip install", "installs into the image's own environment"),
+    (f" \\\n    && {CHECK}", "", "pip check` after the last pip install"),
+    (CHECK, "python3 -m pip check", "pip check` after the last pip install"),
+    ("USER 1000\n", "RUN /opt/app-env/bin/pip install --no-cache-dir httpx\nUSER 1000\n", "after the last pip install"),
+    ("PLAYGROUND_ENGINE_PYTHON=/usr/bin/python3", "PLAYGROUND_ENGINE_PYTHON=/opt/app-env/bin/python", "own Python"),
+    ("    PLAYGROUND_ENGINE_PYTHON=/usr/bin/python3 \\\n", "", "image's own Python"),
+    (' \\\n    && "$PLAYGROUND_ENGINE_PYTHON" -c "import vllm"', "", 'import vllm"` in a RUN'),
+    ('CMD ["/opt/app-env/bin/python", "app.py"]', 'CMD ["python3", "app.py"]', "CMD must start the app with"),
     # The persistent volume is named for the app, and the image does not fake one.
     ("PLAYGROUND_VOLUME=/data", "PLAYGROUND_VOLUME=/mnt/data", "ENV PLAYGROUND_VOLUME=/data is needed"),
     ("    PLAYGROUND_VOLUME=/data \\\n", "", "ENV PLAYGROUND_VOLUME=/data is needed"),
@@ -92,8 +97,8 @@ MUTANTS = [
     ("GRADIO_SERVER_NAME=0.0.0.0", "GRADIO_SERVER_NAME=127.0.0.1", "GRADIO_SERVER_NAME"),
     ("PLAYGROUND_LOCKED=1", "PLAYGROUND_LOCKED=0", "PLAYGROUND_LOCKED=1"),
     ("HEALTHCHECK", "# HEALTHCHECK", "no HEALTHCHECK"),
-    ('CMD ["python3", "app.py"]', 'CMD ["python3", "main.py"]', "must run app.py"),
-    ('CMD ["python3", "app.py"]', "CMD python3 app.py", "exec (JSON) form"),
+    ('CMD ["/opt/app-env/bin/python", "app.py"]', 'CMD ["/opt/app-env/bin/python", "main.py"]', "must run app.py"),
+    ('CMD ["/opt/app-env/bin/python", "app.py"]', "CMD /opt/app-env/bin/python app.py", "exec (JSON) form"),
     ("COPY --chown=1000:1000 . .", "COPY --chown=1000:1000 app.py .", "COPY . ."),
     ("ENTRYPOINT []\n", "", "ENTRYPOINT []"),
 ]
@@ -124,71 +129,21 @@ def test_a_readme_without_the_space_facts_is_rejected(old: str, new: str, proble
     assert any(problem in p for p in problems), problems
 
 
-def test_the_install_rule_reads_pip_in_its_forms() -> None:
-    listed = ["pip", "freeze", ">", "/tmp/c.txt"]
-    assert install_problems([listed, ["pip3", "install", "-c", "/tmp/c.txt", "gradio==6.31.0"], ["pip", "check"]]) == []
-    assert install_problems([["/usr/bin/pip", "install", "-r", "requirements.txt"]]) == [
-        "`/usr/bin/pip install -r requirements.txt` has no constraints file (-c) listing the image's own packages",
-        "`/usr/bin/pip install -r requirements.txt` installs ['requirements.txt'], not image_requirements.py's output:"
-        " its pins win",
-        "no `python3 -m pip check` after the last pip install: pip reports a conflict but exits 0",
+def test_the_app_env_rule_reads_its_forms() -> None:
+    env = {"PLAYGROUND_ENGINE_PYTHON": "/usr/bin/python3"}
+    made = ["virtualenv", "--system-site-packages", "/srv/env"]
+    proved = ["/usr/bin/python3", "-c", "import vllm"]
+    install = ["/srv/env/bin/pip3", "install", "gradio==6.31.0"]
+    check = ["/srv/env/bin/python", "-m", "pip", "check"]
+    assert app_env_problems([made, install, check, proved], env, ["/srv/env/bin/python", "app.py"]) == []
+    assert app_env_problems([["/usr/bin/pip", "install", "-r", "requirements.txt"]], env, ["python3", "app.py"]) == [
+        "no environment for the app (`python3 -m venv --system-site-packages DIR`): its pins would win"
     ]
-
-
-def test_image_requirements_unpins_only_what_the_image_has() -> None:
-    freeze = "NumPy==2.2.6\nnvidia_ml_py==13.590.0\ntorch==2.10.0+cu130\n"
-    requirements = "# app\ngradio==6.31.0\nnumpy==2.3.5  # ours\nnvidia-ml-py==13.615.71\nhttpx>=0.28\n"
-    assert installed_names(freeze) == {"numpy", "nvidia-ml-py", "torch"}  # names as pip compares them
-    assert image_requirements(requirements, installed_names(freeze)) == (
-        "# app\ngradio==6.31.0\n"
-        "numpy  # the image's version (constraints)\n"
-        "nvidia-ml-py  # the image's version (constraints)\n"
-        "httpx>=0.28\n"
-    )
-    assert image_requirements("httpx[http2]==0.28.1; python_version>'3'\n", {"httpx"}) == (
-        "httpx[http2]; python_version>'3'  # the image's version (constraints)\n"
-    )
-    with pytest.raises(ValueError, match="option line"):
-        image_requirements("-r other.txt\n", set())
-
-
-def test_the_image_requirements_install_runs_against_a_vllm_environment(tmp_path: Path) -> None:
-    """The Dockerfile's install RUN, here against this environment's vLLM 0.32 as the image, pip in --dry-run.
-
-    The image's package list is this environment's less gradio and plotly (vLLM's image has neither), so
-    those keep requirements.txt's pins, numpy and the rest take what the environment has, and pip finds
-    nothing to change. The `pip check` that closes the RUN is left to the image: this CPU environment
-    removes torchvision, torchaudio and torchcodec on purpose (FACTS.md), which pip check reports.
-    """
-    instructions = parse_dockerfile(DOCKERFILE.read_text())
-    install_run = next(i for i in instructions if i.keyword == "RUN" and "pip check" in i.value)
-    build = "/tmp/app-build"
-    for copy in (i for i in instructions if i.keyword == "COPY" and i.value.endswith(build + "/")):
-        for source in copy.value.split()[:-1]:
-            shutil.copy(ROOT / source, tmp_path)
-    dry_runs = []
-    for words in run_commands(install_run.value.replace(build, str(tmp_path)), image_env(instructions)):
-        argv, target = (words[:-2], Path(words[-1])) if words[-2:-1] == [">"] else (words, None)
-        argv = [sys.executable if w == "python3" else w for w in argv]
-        pip = argv[3] if argv[1:3] == ["-m", "pip"] else ""
-        if pip == "check" or argv[0] == "rm":
-            continue  # pip check: see above; rm: tmp_path goes by itself
-        if pip == "install":
-            argv[4:4] = ["--dry-run", "--no-index", "--disable-pip-version-check"]
-            dry_runs.append(subprocess.run(argv, capture_output=True, text=True, timeout=300))
-            continue
-        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
-        if pip == "list":
-            out = "".join(line for line in out.splitlines(True) if line.split("==")[0] not in ("gradio", "plotly"))
-        assert target is not None, f"{argv} writes nowhere"
-        target.write_text(out)
-    assert len(dry_runs) == 1 and dry_runs[0].returncode == 0, [r.stdout + r.stderr for r in dry_runs]
-    assert "Would install" not in dry_runs[0].stdout, dry_runs[0].stdout
-    requirements = (tmp_path / "app-requirements.txt").read_text().splitlines()
-    pins = (ROOT / "requirements.txt").read_text().splitlines()
-    pinned = {line.split("==")[0]: line for line in pins if "==" in line}
-    assert pinned["gradio"] in requirements and pinned["plotly"] in requirements  # pins kept: the image lacks them
-    assert pinned["numpy"] not in requirements and "numpy  # the image's version (constraints)" in requirements
+    assert app_env_problems([["python3", "-m", "venv", "/srv/env"], install], {}, ["/srv/env/bin/python"]) == [
+        "the app's environment /srv/env needs --system-site-packages: the app uses the image's torch",
+        "no `/srv/env/bin/python -m pip check` after the last pip install: pip reports conflicts, exits 0",
+        "ENV PLAYGROUND_ENGINE_PYTHON must be the image's own Python (vLLM's), has ''",
+    ]
 
 
 def _free_port() -> int:
@@ -198,17 +153,21 @@ def _free_port() -> int:
 
 
 def test_the_image_start_command_serves_the_app(tmp_path: Path) -> None:
-    """The image's CMD and HEALTHCHECK, run here under the image's ENV (engines left off, paths in tmp)."""
+    """The image's CMD and HEALTHCHECK, run here under the image's ENV (engines left off, paths in tmp): the
+    app's environment (the interpreter CMD names) is this one, and the engine Python is left as it is here."""
     instructions = parse_dockerfile(DOCKERFILE.read_text())
     env = {**os.environ, **image_env(instructions), "PORT": str(_free_port()), "GRADIO_SERVER_NAME": "127.0.0.1"}
     env.update(HOME=str(tmp_path), HF_HOME=str(tmp_path / "hf"), PLAYGROUND_DATA=str(tmp_path / "data"))
     env.update(PLAYGROUND_VOLUME=str(tmp_path / "volume"))  # no volume mounted there: the folders above
     env.update(PLAYGROUND_AUTOSTART="0", HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env["PLAYGROUND_ENGINE_PYTHON"] = os.environ.get("PLAYGROUND_ENGINE_PYTHON", sys.executable)
+    app_python = image_env(instructions)["APP_ENV"] + "/bin/python"
 
     def command(keyword: str) -> list[str]:
         value = [i.value for i in instructions if i.keyword == keyword][-1]
         args = json.loads(value[value.index("[") :])
-        return [sys.executable if a == "python3" else a for a in args]
+        assert args[0] == app_python, f"{keyword} runs {args[0]}, not the app's environment"
+        return [sys.executable, *args[1:]]
 
     log = (tmp_path / "app.log").open("w")
     app = subprocess.Popen(command("CMD"), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

