@@ -348,10 +348,11 @@ def start_app(refs: dict[str, EngineRef], data: Path, args: argparse.Namespace) 
     }
     for name, ref in refs.items():
         env[f"PLAYGROUND_{name}"] = f"{ref.model},endpoint={ref.url},api_key={ref.key},label={name.lower()}"
-    env["PYTHONPATH"] = str(args.app_dir)  # its own package (an older checkout for a before/after run)
+    app_dir = args.app_dir.resolve()
+    env["PYTHONPATH"] = str(app_dir)  # its own package (an older checkout for a before/after run)
     log = open(data / "app.log", "w")  # noqa: SIM115 - open for the app's whole life
     app = subprocess.Popen(
-        [sys.executable, str(args.app_dir / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=args.app_dir
+        [sys.executable, str(app_dir / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=app_dir
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300

@@ -1,7 +1,8 @@
 """Write Llama-2-shaped configs (fp16 and AWQ 4-bit) for `--load-format dummy` runs: real kernels and
 real memory with random weights, no download.
-Usage: python bench/make_dummy_llama.py DIR [TOKENIZER_DIR] [--shape 7b|13b|70b]
-(tokenizer default: the tiny model's; shape default 7b)"""
+Usage: python bench/make_dummy_llama.py DIR [TOKENIZER_DIR] [--shape 7b|13b|70b] [--vocab N]
+(tokenizer default: the tiny model's; shape default 7b; --vocab N sets vocab_size, e.g. to the
+tokenizer's 2,048 so that random weights' tokens decode to visible text)"""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ SHAPES = {
 AWQ = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}
 
 
-def main(out: Path, tokenizer: Path = TINY, shape: str = "7b") -> None:
+def main(out: Path, tokenizer: Path = TINY, shape: str = "7b", vocab: int | None = None) -> None:
     """Write out/fp16 and out/awq, each with the tiny model's tokenizer."""
     for name, extra in (("fp16", {}), ("awq", {"quantization_config": AWQ})):
+        if vocab:
+            extra = {**extra, "vocab_size": vocab}
         d = out / name
         d.mkdir(parents=True, exist_ok=True)
         (d / "config.json").write_text(json.dumps({**SHAPES[shape], **extra}, indent=2))
@@ -64,9 +67,13 @@ def main(out: Path, tokenizer: Path = TINY, shape: str = "7b") -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    size = "7b"
+    size, vocab = "7b", None
     if "--shape" in args:
         i = args.index("--shape")
         size = args[i + 1]
         del args[i : i + 2]
-    main(Path(args[0]), *(Path(a) for a in args[1:2]), shape=size)
+    if "--vocab" in args:
+        i = args.index("--vocab")
+        vocab = int(args[i + 1])
+        del args[i : i + 2]
+    main(Path(args[0]), *(Path(a) for a in args[1:2]), shape=size, vocab=vocab)
