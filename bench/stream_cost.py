@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-pages", type=int, default=0, help="first: this many open pages, no compares")
     parser.add_argument("--idle-s", type=float, default=20.0)
     parser.add_argument("--profile", action="store_true", help="py-spy the app during the class")
+    parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout whose app.py to measure")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="stream-cost-"))
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             "A": class_load.EngineRef(url_a, "k", "token-server"),
             "B": class_load.EngineRef(url_b, "k", "token-server"),
         }
-        ns = argparse.Namespace(open=False, max_tokens=args.max_tokens, compares=1, app_dir=ROOT)
+        ns = argparse.Namespace(open=False, max_tokens=args.max_tokens, compares=1, app_dir=args.app_dir)
         app, url = class_load.start_app(refs, work, ns)
         try:
             class_load.wait_ready(url)
