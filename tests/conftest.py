@@ -74,18 +74,17 @@ def shared_engines_left_as_found(request: pytest.FixtureRequest) -> Iterator[Non
         return
     changed = changes(BASELINE, shared_state(SHARED[0]))
     if changed:
-        restore(SHARED[0])
+        restore(SHARED[0], [n for n in BASELINE if changes({n: BASELINE[n]}, shared_state(SHARED[0]))])
         pytest.fail(
             f"{request.node.nodeid} changed the shared engines ({'; '.join(changed)}): a test that stops, "
             "restarts or reconfigures an engine owns its own (docs/testing.md); the pair was started again"
         )
 
 
-def restore(arena: Arena) -> None:
-    """Start each shared engine that differs from the baseline again with its settings, and take a new baseline."""
-    for name, was in BASELINE.items():
-        if changes({name: was}, {name: shared_state(arena)[name]}):
-            arena.start(name, was.spec)  # type: ignore[arg-type]
+def restore(arena: Arena, names: list[str]) -> None:
+    """Start these shared engines again with their baseline settings, and take the pair's new baseline."""
+    for name in names:
+        arena.start(name, BASELINE[name].spec)  # type: ignore[arg-type]
     BASELINE.update(shared_state(arena))
 
 
@@ -101,7 +100,7 @@ def lend_shared(arena: Arena, why: str) -> Iterator[Arena]:
         LENT.clear()
         after = shared_state(arena)
         wrong = [n for n, s in after.items() if s.spec != BASELINE[n].spec or s.state != "ready"]
-        restore(arena)
+        restore(arena, wrong)  # new processes with the same settings are the new baseline
         assert not wrong, f"the shared engines {wrong} came back changed from a loan ({why})"
 
 
