@@ -72,9 +72,10 @@ def shared_engines_left_as_found(request: pytest.FixtureRequest) -> Iterator[Non
     yield
     if not SHARED or LENT:
         return
-    changed = changes(BASELINE, shared_state(SHARED[0]))
+    now = shared_state(SHARED[0])
+    changed = changes(BASELINE, now)
     if changed:
-        restore(SHARED[0], [n for n in BASELINE if changes({n: BASELINE[n]}, shared_state(SHARED[0]))])
+        restore(SHARED[0], [n for n in BASELINE if changes({n: BASELINE[n]}, {n: now[n]})])
         pytest.fail(
             f"{request.node.nodeid} changed the shared engines ({'; '.join(changed)}): a test that stops, "
             "restarts or reconfigures an engine owns its own (docs/testing.md); the pair was started again"
@@ -84,7 +85,7 @@ def shared_engines_left_as_found(request: pytest.FixtureRequest) -> Iterator[Non
 def restore(arena: Arena, names: list[str]) -> None:
     """Start these shared engines again with their baseline settings, and take the pair's new baseline."""
     for name in names:
-        arena.start(name, BASELINE[name].spec)  # type: ignore[arg-type]
+        arena.start(name, BASELINE[name].spec)
     BASELINE.update(shared_state(arena))
 
 

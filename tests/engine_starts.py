@@ -9,6 +9,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from playground.measure.specs import EngineSpec
+
 
 @dataclass(frozen=True)
 class EngineStart:
@@ -31,7 +33,7 @@ class EngineState:
     """What must not change under a test that only uses a shared engine: its process, settings and state."""
 
     pid: int | None
-    spec: object  # an EngineSpec; compared by equality
+    spec: EngineSpec
     state: str
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from playground.measure.specs import EngineSpec
 from tests.engine_starts import EngineStart, EngineState, changes, read_starts, summary_lines
 
 
@@ -53,8 +54,9 @@ def test_summary_folds_the_cheapest_modules_into_one_line() -> None:
 
 
 def test_changes_name_each_difference() -> None:
-    before = {"A": EngineState(10, "bf16", "ready"), "B": EngineState(20, "awq", "ready")}
+    bf16, awq, gptq = (EngineSpec(model=f"tiny/{m}") for m in ("bf16", "awq", "gptq"))
+    before = {"A": EngineState(10, bf16, "ready"), "B": EngineState(20, awq, "ready")}
     assert changes(before, dict(before)) == []
-    after = {"A": EngineState(11, "bf16", "ready"), "B": EngineState(20, "gptq", "failed")}
+    after = {"A": EngineState(11, bf16, "ready"), "B": EngineState(20, gptq, "failed")}
     assert changes(before, after) == ["A's process 10 is now 11", "B's settings changed", "B is failed, was ready"]
     assert changes(before, {"A": before["A"]}) == ["B is gone"]
