@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 11 on the lent GPU: quantize a small Llama-shaped model (random init, built here) with the
+# Quantizing on the lent GPU (issue 11): quantize a small Llama-shaped model (random init, built here) with the
 # playground's own CLI (llm-compressor 0.14 in its own environment) to FP8_DYNAMIC and W4A16, then
 # load each in vLLM and record which linear kernel vLLM picked and how long quantizing took.
 # Everything lands in $OUT/quant.tar.gz, with summary.txt beside it.

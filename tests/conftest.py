@@ -1,7 +1,11 @@
-"""Shared fixtures: one pair of real vLLM CPU engines on the tiny checkpoints per test session."""
+"""Shared fixtures: one pair of real vLLM CPU engines on the tiny checkpoints per test session, a check after
+each test that it left them as it found them, and the run's engine bill in the terminal summary."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +17,92 @@ from gradio_client import Client
 from playground.arena.core import Arena
 from playground.arena.defaults import tiny_pair
 from playground.engines.monitor import device_info
+from playground.engines.server import START_LOG_ENV
 from playground.ui.app import build_ui
+from tests.engine_starts import EngineState, changes, read_starts, summary_lines
 
 DEVICE = device_info()
 # bf16 against AWQ 4-bit where this CPU's vLLM build has the 4-bit kernel (AVX-512), else against
 # online int8 weight-only (AVX2 machines such as this project's CI): see docs/NOTES.md.
 SPEC_A, SPEC_B = tiny_pair(DEVICE)
+
+
+# The session pair once started, and what it looked like then (or when last lent out and given back).
+SHARED: list[Arena] = []
+BASELINE: dict[str, EngineState] = {}
+LENT: list[str] = []  # why the pair is lent out right now, if it is
+OWN_LOG: list[Path] = []  # the engine log this run made for itself
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Engines started by this run, here or in any app or CLI it runs, append to one file (server.py)."""
+    if not os.environ.get(START_LOG_ENV):  # set by the caller: keep the file; else a temporary one
+        handle, path = tempfile.mkstemp(prefix="playground-engine-starts-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[START_LOG_ENV] = path
+        OWN_LOG.append(Path(path))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the temporary engine log this run made."""
+    for path in OWN_LOG:
+        path.unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many vLLM engines the run started and what they cost, per test module."""
+    terminalreporter.section("vLLM engines started by this run")
+    for line in summary_lines(read_starts(Path(os.environ[START_LOG_ENV]))):
+        terminalreporter.write_line(line)
+
+
+def shared_state(arena: Arena) -> dict[str, EngineState]:
+    """The shared engines' processes, settings and states."""
+    states = {}
+    for name in ("A", "B"):
+        status = arena.status(name)
+        states[name] = EngineState(status.pid, arena.slot(name).spec, status.state)
+    return states
+
+
+@pytest.fixture(autouse=True)
+def shared_engines_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test: the shared engines have the processes, settings and states they had before it.
+    A test that changed them fails here, by name, and the pair is started again as it was for the next."""
+    yield
+    if not SHARED or LENT:
+        return
+    now = shared_state(SHARED[0])
+    changed = changes(BASELINE, now)
+    if changed:
+        restore(SHARED[0], [n for n in BASELINE if changes({n: BASELINE[n]}, {n: now[n]})])
+        pytest.fail(
+            f"{request.node.nodeid} changed the shared engines ({'; '.join(changed)}): a test that stops, "
+            "restarts or reconfigures an engine owns its own (docs/testing.md); the pair was started again"
+        )
+
+
+def restore(arena: Arena, names: list[str]) -> None:
+    """Start these shared engines again with their baseline settings, and take the pair's new baseline."""
+    for name in names:
+        arena.start(name, BASELINE[name].spec)
+    BASELINE.update(shared_state(arena))
+
+
+@contextlib.contextmanager
+def lend_shared(arena: Arena, why: str) -> Iterator[Arena]:
+    """Lend the shared pair to a test module that reconfigures it and must give it back with the same
+    settings, ready; its processes are then the new baseline. Each use says why it cannot own its engines."""
+    assert arena is SHARED[0] and not LENT, "lend the shared pair once at a time"
+    LENT.append(why)
+    try:
+        yield arena
+    finally:
+        LENT.clear()
+        after = shared_state(arena)
+        wrong = [n for n, s in after.items() if s.spec != BASELINE[n].spec or s.state != "ready"]
+        restore(arena, wrong)  # new processes with the same settings are the new baseline
+        assert not wrong, f"the shared engines {wrong} came back changed from a loan ({why})"
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +120,10 @@ def arena(data_dir: Path) -> Iterator[Arena]:
     if problems:
         core.shutdown()
         pytest.fail(f"engines did not start: {problems}")
+    SHARED.append(core)
+    BASELINE.update(shared_state(core))
     yield core
+    SHARED.clear()
     core.shutdown()
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from playground.engines.server import START_LOG_ENV
 from tests.conftest import DEVICE
+from tests.engine_starts import read_starts
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +83,10 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
     )
     assert out.returncode == 1
     assert "engine B" in out.stderr and "does not exist" in out.stderr
+    # the CLI's engine A started in a child process; the run's engine log counts it for this test
+    this_test = os.environ["PYTEST_CURRENT_TEST"]
+    here = [s for s in read_starts(Path(os.environ[START_LOG_ENV])) if s.test == this_test]
+    assert [(s.name, s.outcome) for s in here] == [("A", "ready")]
     a, b = json.loads(out.stdout)["engines"]
     assert a["text"] and a["error"] is None, "A still answers"
     assert b["error"] and b["text"] == ""

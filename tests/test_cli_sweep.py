@@ -1,4 +1,6 @@
-"""`python -m playground sweep --json` as a user runs it: its own engines, the JSON shape exactly."""
+"""`python -m playground sweep --json` as a user runs it, the JSON shape exactly. It sweeps the session's
+engines through attached specs (endpoint=, api_key=): the CLI starting and stopping its own engines is
+tests/test_cli.py's subject, and two more starts here would only repeat it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from playground.arena.core import Arena
 from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.engine
@@ -30,9 +33,20 @@ LEVEL_KEYS = [
 ]
 
 
-def test_sweep_json(data_dir: Path) -> None:
+def attached_pair(arena: Arena) -> list[str]:
+    """--a and --b that attach the CLI to the session's two engines (nothing starts)."""
+    args = []
+    for name in ("A", "B"):
+        engine = arena.slot(name).engine
+        assert engine is not None
+        spec = f"{engine.spec.model},endpoint={engine.base_url},api_key={engine.api_key}"
+        args += [f"--{name.lower()}", spec]
+    return args
+
+
+def test_sweep_json(arena: Arena, data_dir: Path) -> None:
     args = ["--levels", "2,1", "--requests", "2", "--input-tokens", "16", "--output-tokens", "6", "--json"]
-    out = run_cli("sweep", *args, data=data_dir)
+    out = run_cli("sweep", *attached_pair(arena), *args, data=data_dir)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "[sweep]" in out.stderr and "A: concurrency 2 (2/2)" in out.stderr, "progress goes to stderr"
     result = json.loads(out.stdout)

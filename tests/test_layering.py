@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,7 +31,7 @@ LAYERS = {
     "quantize": 2,
     "arena": 3,
     "ui": 4,
-    "cli": 4,  # playground/cli.py and playground/__main__.py
+    "cli": 4,  # playground/cli/ (one module per command) and playground/__main__.py
     "__init__": 0,  # playground/__init__.py: the package's docstring only
 }
 # What each pure layer must not pull in, even indirectly.
@@ -167,6 +168,20 @@ def unlayered(package: Path) -> list[str]:
 
 def test_every_folder_has_a_layer_and_a_docstring() -> None:
     assert unlayered(PACKAGE) == []
+
+
+def test_every_folder_is_packaged_and_in_the_readme_layout() -> None:
+    folders = sorted(i.parent.name for i in PACKAGE.glob("*/__init__.py"))
+    packaged = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert sorted(packaged) == sorted(["playground", *(f"playground.{f}" for f in folders)])
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    assert [f for f in folders if f"\n  {f}/ " not in layout] == []
+
+
+def test_no_module_over_400_lines() -> None:
+    """Small files a reader can hold (STYLE.md): a module past 400 lines is split, by composition."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert {p: n for p, n in sizes.items() if n > 400} == {}
 
 
 def test_imports_point_down() -> None:

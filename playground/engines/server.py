@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import socket
@@ -46,6 +47,9 @@ if child.returncode < 0:
     os.kill(os.getpid(), -child.returncode)
 sys.exit(child.returncode)
 """
+# Set by the test suite (tests/conftest.py): each engine start, in this process or any child it runs,
+# appends one JSON line here, so a run can say how many engines it started and what they cost.
+START_LOG_ENV = "PLAYGROUND_ENGINE_LOG"
 _LIVE: set[Engine] = set()
 _LIVE_LOCK = threading.Lock()
 _LIVE_REGISTERED: list[bool] = []
@@ -92,6 +96,7 @@ class Engine:
         self._report = LogReport()
         self._log_offset = 0
         self._log_lines: list[str] = []
+        self._noted = False  # this launch is in $PLAYGROUND_ENGINE_LOG
 
     # -- lifecycle ---------------------------------------------------------------------------
     def launch(self) -> None:
@@ -126,6 +131,7 @@ class Engine:
                 start_new_session=True,  # own process group: stop() kills the whole tree
             )
         self._started_at = time.monotonic()
+        self._noted = False
         with _LIVE_LOCK:
             if not _LIVE_REGISTERED:
                 atexit.register(stop_all)  # registered on first launch: importing has no side effects
@@ -140,6 +146,20 @@ class Engine:
         cancelled: Callable[[], bool] = lambda: False,
     ) -> EngineStatus:
         """Block until /health answers, reporting the phase read from the log; raise EngineError."""
+        try:
+            status = self._wait(timeout_s, on_progress, cancelled)
+        except EngineError:
+            self._note_start("failed")
+            raise
+        self._note_start("ready")
+        return status
+
+    def _wait(
+        self,
+        timeout_s: float,
+        on_progress: Callable[[EngineStatus], None] | None,
+        cancelled: Callable[[], bool],
+    ) -> EngineStatus:
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as http:
             while True:
@@ -171,6 +191,24 @@ class Engine:
                     raise EngineError(self._failure)
                 time.sleep(0.5)
 
+    def _note_start(self, outcome: str) -> None:
+        """One line in $PLAYGROUND_ENGINE_LOG for a server this process started (attached ones cost nothing)."""
+        path = os.environ.get(START_LOG_ENV)
+        if not path or self.spec.attached or self._noted:
+            return
+        self._noted = True  # one line per launch: the first word on it (ready, failed, or stopped) stands
+        line = {
+            "outcome": outcome,
+            "seconds": round(time.monotonic() - self._started_at, 2),
+            "name": self.name,
+            "model": self.spec.model,
+            "quantization": self.spec.quantization,
+            "process": os.getpid(),
+            "test": os.environ.get("PYTEST_CURRENT_TEST", ""),  # children inherit the test that ran them
+        }
+        with open(path, "a", encoding="utf-8") as fh:  # one short append per line: processes do not interleave
+            fh.write(json.dumps(line) + "\n")
+
     def _healthy(self, http: httpx.Client) -> bool:
         try:
             return http.get(f"{self.base_url}/health").status_code == 200
@@ -190,6 +228,8 @@ class Engine:
         proc = self._proc
         with _LIVE_LOCK:
             _LIVE.discard(self)
+        if proc is not None:
+            self._note_start("stopped before ready")  # launched and never waited for: counted too
         if proc is None or proc.poll() is not None:
             return
         stop_tree(proc, timeout_s)

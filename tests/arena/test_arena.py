@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,9 +14,11 @@ import psutil
 import pytest
 
 from playground.arena.core import UI_UPDATE_S, Arena
-from playground.engines.server import Engine, EngineError
+from playground.engines.server import START_LOG_ENV, Engine, EngineError
 from playground.measure.generation import GenerationParams
 from playground.measure.specs import EngineSpec, SpecError
+from tests.conftest import SPEC_B
+from tests.engine_starts import read_starts
 
 pytestmark = pytest.mark.engine
 GREEDY = GenerationParams(max_tokens=24, temperature=0.0, chat=False)
@@ -86,7 +89,24 @@ def test_bad_requests_get_clear_messages(arena: Arena) -> None:
         assert "refused" in answer.error and "HTTP 400" in answer.error
 
 
-def test_killed_engine_mid_stream_leaves_the_other_working(arena: Arena) -> None:
+@pytest.fixture
+def own_b(arena: Arena, data_dir: Path) -> Iterator[Arena]:
+    """A pair whose B is this test's own engine (it is killed and restarted) and whose A attaches to the
+    session's A, which it only asks (nothing starts for A, and stopping an attached slot leaves it running)."""
+    a = arena.slot("A").engine
+    assert a is not None
+    spec_a = EngineSpec(model="unused", endpoint=a.base_url, api_key=a.api_key)
+    core = Arena((spec_a, SPEC_B), data_dir=data_dir / "own-b", device=arena.device)
+    try:
+        for name in ("A", "B"):
+            assert core.start(name).state == "ready"
+        yield core
+    finally:
+        core.shutdown()
+
+
+def test_killed_engine_mid_stream_leaves_the_other_working(own_b: Arena) -> None:
+    arena = own_b
     params = GenerationParams(max_tokens=400, temperature=0.8, seed=1, chat=False)
     engine_b = arena.slot("B").engine
     assert engine_b is not None
@@ -108,6 +128,15 @@ def test_killed_engine_mid_stream_leaves_the_other_working(arena: Arena) -> None
     # the killed slot restarts and answers again; A was never touched
     assert arena.start("B").state == "ready"
     assert not arena.compare_once("The", GREEDY)[1].error
+
+
+def test_each_start_of_the_shared_pair_is_counted(arena: Arena) -> None:
+    """Engine appends each start to the run's log (scripts/test prints the bill): the pair's are there."""
+    starts = read_starts(Path(os.environ[START_LOG_ENV]))
+    for name in ("A", "B"):
+        took = arena.status(name).startup_s
+        assert took is not None
+        assert [s for s in starts if s.name == name and s.outcome == "ready" and abs(s.seconds - took) < 1.0]
 
 
 def test_engines_are_private_to_the_app(arena: Arena) -> None:

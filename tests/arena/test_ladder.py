@@ -184,7 +184,12 @@ def test_cpu_build_has_no_sleep_mode(data_dir: Path) -> None:
         arena.shutdown()
 
 
-def test_ladder_cli_json(tmp_path: Path) -> None:
+def test_ladder_cli_json(arena: Arena, tmp_path: Path) -> None:
+    """The command's JSON and progress, over two variants attached to the session's bf16 engine: the real
+    swaps by restart are ladder_arena's subject above, and two more starts here would only repeat them."""
+    engine = arena.slot("A").engine
+    assert engine is not None
+    attach = f"endpoint={engine.base_url},api_key={engine.api_key}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PLAYGROUND_DATA": str(tmp_path)}
     cmd = [
         sys.executable,
@@ -192,9 +197,9 @@ def test_ladder_cli_json(tmp_path: Path) -> None:
         "playground",
         "ladder",
         "--variant",
-        "tiny/bf16,label=bf16",
+        f"tiny/bf16,label=bf16,{attach}",
         "--variant",
-        "tiny/bf16,label=bf16 again",
+        f"tiny/bf16,label=bf16 again,{attach}",
         "--no-perplexity",
         "--requests",
         "1",

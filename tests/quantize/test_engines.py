@@ -15,6 +15,7 @@ from playground.arena.core import SLOT_NAMES, Arena
 from playground.engines.server import SERVER_MODULE
 from playground.measure.generation import GenerationParams
 from playground.quantize.runner import QuantOutcome
+from tests.conftest import lend_shared
 from tests.quantize.conftest import serve_argv, vllm_engine_args
 
 pytestmark = pytest.mark.engine
@@ -25,10 +26,12 @@ GREEDY = GenerationParams(max_tokens=16, temperature=0.0, chat=False)
 def qarena(arena: Arena, quantized: dict[str, QuantOutcome]) -> Iterator[Arena]:
     """The session's engines (A: tiny bf16, B: its AWQ build). B serves the models quantized here
     while this module runs (loaded by the UI's button), and gets its own settings back afterwards:
-    two more engines beside the session's would not fit a small CI machine."""
+    two more engines beside the session's would not fit a small CI machine, so the shared pair is lent
+    (tests/conftest.py checks it comes back with its settings, ready)."""
     original = arena.slot("B").spec
-    yield arena
-    arena.start("B", original)
+    with lend_shared(arena, "B serves the models quantized here; two more engines would not fit CI's memory"):
+        yield arena
+        arena.start("B", original)
 
 
 @pytest.fixture(scope="module")

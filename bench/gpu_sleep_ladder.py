@@ -1,9 +1,9 @@
-"""Issue 12 on a lent GPU: three Llama-2-7B-shaped variants (fp16, AWQ 4-bit, FP8 online) with dummy
-weights, whose reservations do not all fit awake (3 x util 0.45), prepared with vLLM's sleep mode,
-swapped into the panes, a dead sleeper woken, and the ladder run. Everything goes through the
-playground's own core (`Arena`), as the app and the CLI use it.
+"""The ladder with sleep mode on a lent GPU (issue 12): three Llama-2-7B-shaped variants (fp16, AWQ
+4-bit, FP8 online) with dummy weights, whose reservations do not all fit awake (3 x util 0.45),
+prepared with vLLM's sleep mode, swapped into the panes, a dead sleeper woken, and the ladder run.
+Everything goes through the playground's own core (`Arena`), as the app and the CLI use it.
 
-Usage (after bench/make_dummy_llama.py /tmp/l7b): python3 bench/gpu_issue12.py OUT.json"""
+Usage (after bench/make_dummy_llama.py /tmp/l7b): python3 bench/gpu_sleep_ladder.py OUT.json"""
 
 from __future__ import annotations
 

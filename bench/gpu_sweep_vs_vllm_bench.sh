@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Issue 13 on the lent GPU (docs/performance.md): the playground's sweep against `vllm bench serve` on
+# On the lent GPU (docs/performance.md, issue 13): the playground's sweep against `vllm bench serve` on
 # the same engine, level by level (bench/sweep_vs_vllm_bench.py), for Llama-2-7B shapes with dummy
 # weights; one engine per call so that each call stays well inside the 9-minute limit.
 # Assumes the wheels were installed into /tmp/site (../shared/device/README.md).
-#   bash bench/gpu_issue13.sh fp16      # fp16 engine: sweep and vllm bench at 1,8,32,64,128,256
-#   bash bench/gpu_issue13.sh awq       # the same for the AWQ 4-bit engine
-#   bash bench/gpu_issue13.sh ceiling   # bench/generator_ceiling.py on this host's CPU (no GPU, ~1 min)
+#   bash bench/gpu_sweep_vs_vllm_bench.sh fp16      # fp16 engine: sweep and vllm bench at 1,8,32,64,128,256
+#   bash bench/gpu_sweep_vs_vllm_bench.sh awq       # the same for the AWQ 4-bit engine
+#   bash bench/gpu_sweep_vs_vllm_bench.sh ceiling   # bench/generator_ceiling.py on this host's CPU (no GPU, ~1 min)
 # Env: LEVELS (default 1,8,32,64,128,256), REPEATS (5 runs per client per level: TTFT p50 moves by up to a
 # third from run to run; docs/performance.md section 6), IN_TOKENS /
 # OUT_TOKENS (128), CHECK_TIMEOUT (s for the whole comparison, default 480), UTIL (0.4), SPEC (another
 # engine spec, for a dry run elsewhere). Needs pandas beside vLLM (vllm bench's custom dataset):
 # ../shared/device/pack-wheels pandas==3.1.1 python-dateutil six.
-# Everything lands in $OUT/issue13-<what>.tgz (comparison.json, the table, vllm bench's result
+# Everything lands in $OUT/sweep-vs-vllm-bench-<what>.tgz (comparison.json, the table, vllm bench's result
 # files, prompts and log, /metrics snapshots and samples, the engine log) plus the table and a summary beside it.
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PLAYGROUND_OFFLINE=1
@@ -19,7 +19,7 @@ export PLAYGROUND_DATA=${PLAYGROUND_DATA:-/tmp/pgdata}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 what=${1:-fp16}
 budget=${CHECK_TIMEOUT:-480}
-R=$(mktemp -d "/tmp/issue13-$what.XXXX")
+R=$(mktemp -d "/tmp/sweep-vs-vllm-bench-$what.XXXX")
 t0=$SECONDS
 
 finish() {  # on any exit: no engine left behind, and whatever was measured goes back in $OUT
@@ -31,9 +31,9 @@ finish() {  # on any exit: no engine left behind, and whatever was measured goes
   mkdir -p "$R/logs"; cp "$PLAYGROUND_DATA"/logs/*.log "$R/logs/" 2>/dev/null || true
   nvidia-smi --query-gpu=memory.used --format=csv,noheader > "$R/gpu-after.txt" 2>/dev/null || true
   echo "exit $rc after $((SECONDS - t0)) s" >> "$R/exit.txt"
-  tar czf "$OUT/issue13-$what.tgz" -C "$R" . 2>/dev/null || true
-  cp "$R/exit.txt" "$OUT/issue13-$what-exit.txt" 2>/dev/null || true
-  [ -f "$R/table.md" ] && cp "$R/table.md" "$OUT/issue13-$what-table.md"
+  tar czf "$OUT/sweep-vs-vllm-bench-$what.tgz" -C "$R" . 2>/dev/null || true
+  cp "$R/exit.txt" "$OUT/sweep-vs-vllm-bench-$what-exit.txt" 2>/dev/null || true
+  [ -f "$R/table.md" ] && cp "$R/table.md" "$OUT/sweep-vs-vllm-bench-$what-table.md"
   exit "$rc"
 }
 trap finish EXIT
@@ -50,7 +50,7 @@ case "$what" in
     tail -n 8 "$R/ceiling.err" | tee "$R/table.md"
     exit 0 ;;
   fp16|awq) ;;
-  *) echo "usage: bash bench/gpu_issue13.sh fp16|awq|ceiling" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_sweep_vs_vllm_bench.sh fp16|awq|ceiling" >&2; exit 2 ;;
 esac
 
 [ -f /tmp/l7b/fp16/config.json ] || python3 bench/make_dummy_llama.py /tmp/l7b assets/tiny/bf16

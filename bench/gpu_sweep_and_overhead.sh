@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Issue 6 on the lent GPU (docs/performance.md): the overhead benchmark and the concurrency sweep
+# On the lent GPU (docs/performance.md, issue 6): the overhead benchmark and the concurrency sweep
 # on Llama-2-7B shapes with dummy weights (real kernels and memory, random weights, no download).
 # Assumes the wheels were installed into /tmp/site (shared/device/README.md).
-#   bash bench/gpu_issue6.sh overhead   # bench/overhead.py on the fp16 engine: playground vs openai, sampler on/off
-#   bash bench/gpu_issue6.sh sweep      # python -m playground sweep: fp16 vs AWQ at concurrency 1..64
+#   bash bench/gpu_sweep_and_overhead.sh overhead   # bench/overhead.py on the fp16 engine: playground vs openai, sampler on/off
+#   bash bench/gpu_sweep_and_overhead.sh sweep      # python -m playground sweep: fp16 vs AWQ at concurrency 1..64
 # Results: $OUT/*.json, $OUT/*.err and $OUT/logs.tgz (engine logs).
 set -uo pipefail
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PLAYGROUND_OFFLINE=1

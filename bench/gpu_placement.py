@@ -1,11 +1,11 @@
-"""Issue 14 on a lent host with two GPUs: Llama-2-70B shapes with dummy weights, A = fp16 with tensor
+"""Placement over two GPUs of a lent host (issue 14): Llama-2-70B shapes with dummy weights, A = fp16 with tensor
 parallelism over GPUs 0,1 (util 0.55; 0.6 + 0.35 on GPU 1 ran out of memory, docs/gpu.md), B = AWQ
 4-bit on GPU 1 (util 0.35), through the playground's own core (`Arena`, as app.py and the CLI use
 it). Records weights per GPU from vLLM's log, NVML memory per engine per GPU, KV tokens, TTFT and
 decode for each, start times, the planner's prediction, and memory back to baseline after stop.
 
 Usage (after bench/make_dummy_llama.py /tmp/l70 assets/tiny/bf16 --shape 70b):
-    python3 bench/gpu_issue14.py OUT.json"""
+    python3 bench/gpu_placement.py OUT.json"""
 
 from __future__ import annotations
 
