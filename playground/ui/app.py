@@ -26,6 +26,7 @@ from playground.measure.specs import (
 from playground.ui.history import history_tab, list_handler, visitor_key
 from playground.ui.ladder import ladder_tab
 from playground.ui.planner import planner_tab
+from playground.ui.public import make_public
 from playground.ui.quality import quality_tab
 from playground.ui.quantize import quantize_tab
 from playground.ui.summary import summary_tab
@@ -166,7 +167,7 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
         timer.tick(refresh, None, outputs, api_name="refresh", show_progress="hidden", concurrency_limit=4)
         # The page shows the current state at once, not the state when the app started.
         demo.load(refresh, None, outputs, api_visibility="private", concurrency_limit=4)
-    return demo
+    return make_public(demo, arena) if locked else demo  # no host path, port or key reaches a visitor
 
 
 def with_queue(demo: gr.Blocks, settings: AppSettings) -> gr.Blocks:
