@@ -28,6 +28,12 @@ HISTORY_COLUMNS = [
 ]
 
 
+COMPILE_CACHE = {
+    "warm": " · compile cache **warm** (vLLM loaded its compiled graphs from an earlier start)",
+    "cold": " · compile cache **cold** (vLLM compiled and saved its graphs: the next start is quicker)",
+}
+
+
 def _num(value: float | None, fmt: str = "{:,.0f}", none: str = "–") -> str:
     return none if value is None else fmt.format(value)
 
@@ -47,11 +53,13 @@ def engine_card(
     where = f"attached to `{spec.endpoint}`" if spec.attached else f"`{spec.model}`"
     quant = spec.quantization if spec.quantization not in ("", "auto") else "auto (from checkpoint)"
     lines = [f"### {label}", f"{where} · quantization **{quant}** · dtype {spec.dtype}"]
+    if spec.note:
+        lines.append(spec.note)
     if status.state == "starting":
         lines.append(f"{badge} — **{status.phase}** · {status.elapsed_s:.0f} s")
     elif status.state == "ready":
         took = f" in {status.startup_s:.0f} s" if status.startup_s else ""
-        lines.append(f"{badge}{took}")
+        lines.append(f"{badge}{took}{COMPILE_CACHE.get(status.compile_cache or '', '')}")
     elif status.state == "failed":
         lines.append(f"{badge}: {status.message}")
         if status.log_path:
