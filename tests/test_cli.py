@@ -66,12 +66,13 @@ def test_compare_json(data_dir: Path) -> None:
 
 
 def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty-model").mkdir()  # passes the pre-launch checks; vLLM finds no model in it
     out = run_cli(
         "compare",
         "--a",
         "tiny/bf16",
         "--b",
-        str(tmp_path / "no-such-model"),
+        str(tmp_path / "empty-model"),
         "--prompt",
         "Hi",
         "--max-tokens",
@@ -80,7 +81,7 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
         data=data_dir,
     )
     assert out.returncode == 1
-    assert "engine B" in out.stderr and "does not exist" in out.stderr
+    assert "engine B" in out.stderr and "Invalid repository ID or local directory" in out.stderr
     a, b = json.loads(out.stdout)["engines"]
     assert a["text"] and a["error"] is None, "A still answers"
     assert b["error"] and b["text"] == ""
@@ -89,3 +90,6 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
 def test_bad_spec_is_a_usage_error(data_dir: Path) -> None:
     out = run_cli("compare", "--a", "m,nonsense=1", "--prompt", "x", data=data_dir)
     assert out.returncode == 2 and "unknown engine setting" in out.stderr
+    # A model folder that does not exist is refused before either engine starts (issue 22).
+    out = run_cli("compare", "--b", "/no/such/model", "--prompt", "x", data=data_dir)
+    assert out.returncode == 2 and out.stderr == "error: B: model path /no/such/model does not exist\n"
