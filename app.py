@@ -1,7 +1,8 @@
 """Launch the vLLM Quantization Playground (Hugging Face Spaces runs this file).
 
-Engines come from PLAYGROUND_A / PLAYGROUND_B (`MODEL[,key=value...]`), else the default pair:
-Qwen2.5-0.5B-Instruct bf16 vs AWQ on a GPU with network, the project's tiny model otherwise.
+Engines come from PLAYGROUND_A / PLAYGROUND_B (`MODEL[,key=value...]`), else the default pair: on a
+GPU with network the largest Qwen2.5 Instruct that fits it beside its AWQ sibling, the project's tiny
+model otherwise.
 PLAYGROUND_LOCKED=1 makes a public instance (README, "Configuration").
 """
 

@@ -68,12 +68,13 @@ def test_compare_json(data_dir: Path) -> None:
 
 
 def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty-model").mkdir()  # passes the pre-launch checks; vLLM finds no model in it
     out = run_cli(
         "compare",
         "--a",
         "tiny/bf16",
         "--b",
-        str(tmp_path / "no-such-model"),
+        str(tmp_path / "empty-model"),
         "--prompt",
         "Hi",
         "--max-tokens",
@@ -82,7 +83,7 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
         data=data_dir,
     )
     assert out.returncode == 1
-    assert "engine B" in out.stderr and "does not exist" in out.stderr
+    assert "engine B" in out.stderr and "Invalid repository ID or local directory" in out.stderr
     # the CLI's engine A started in a child process; the run's engine log counts it for this test
     this_test = os.environ["PYTEST_CURRENT_TEST"]
     here = [s for s in read_starts(Path(os.environ[START_LOG_ENV])) if s.test == this_test]
@@ -95,3 +96,6 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
 def test_bad_spec_is_a_usage_error(data_dir: Path) -> None:
     out = run_cli("compare", "--a", "m,nonsense=1", "--prompt", "x", data=data_dir)
     assert out.returncode == 2 and "unknown engine setting" in out.stderr
+    # A model folder that does not exist is refused before either engine starts (issue 22).
+    out = run_cli("compare", "--b", "/no/such/model", "--prompt", "x", data=data_dir)
+    assert out.returncode == 2 and out.stderr == "error: B: model path /no/such/model does not exist\n"

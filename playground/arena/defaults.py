@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from playground.measure.gpu_pairs import choose_pair
+from playground.measure.gpus import present_gpu
 from playground.measure.specs import DeviceInfo, EngineSpec, parse_spec
 
 GPU_PAIR = (
@@ -50,6 +52,8 @@ class Storage:
     data: Path  # the data folder: history, logs, exports, the built tiny model
     hf_home: Path | None  # the model cache on the volume; None: HF_HOME as the environment has it
     volume: str = ""  # PLAYGROUND_VOLUME: where persistent storage was expected ("" when none is)
+    # vLLM's cache root on the volume (torch.compile output, the FlashInfer autotune cache): warm restarts
+    compile_cache: Path | None = None
 
     @property
     def on_volume(self) -> bool:
@@ -71,15 +75,22 @@ def storage(env: Mapping[str, str], is_volume: Callable[[str], bool] = writable_
     """The data folder and model cache: on PLAYGROUND_VOLUME when a volume is mounted there, else PLAYGROUND_DATA."""
     volume = env.get("PLAYGROUND_VOLUME", "").strip()
     if volume and is_volume(volume):
-        return Storage(data=Path(volume) / "playground", hf_home=Path(volume) / "huggingface", volume=volume)
+        root = Path(volume)
+        return Storage(root / "playground", root / "huggingface", volume, compile_cache=root / "vllm-cache")
     return Storage(data=Path(env.get("PLAYGROUND_DATA", "data")).resolve(), hf_home=None, volume=volume)
 
 
 def use_storage(env: MutableMapping[str, str] = os.environ) -> Storage:
-    """Decide the storage once at start and point PLAYGROUND_DATA and HF_HOME (engines inherit it) there."""
+    """Decide the storage once at start and point PLAYGROUND_DATA, HF_HOME and vLLM's cache root (engines
+    inherit them) there. VLLM_CACHE_ROOT (vLLM 0.26 and 0.32: `vllm/envs.py`) holds torch.compile's
+    output and the FlashInfer autotune cache; TRITON_CACHE_DIR Triton's kernels. One the operator set
+    is kept."""
     chosen = storage(env)
     if chosen.hf_home is not None:
         env["PLAYGROUND_DATA"], env["HF_HOME"] = str(chosen.data), str(chosen.hf_home)
+    if chosen.compile_cache is not None:
+        env.setdefault("VLLM_CACHE_ROOT", str(chosen.compile_cache))
+        env.setdefault("TRITON_CACHE_DIR", str(chosen.compile_cache / "triton"))
     return chosen
 
 
@@ -109,12 +120,27 @@ def resolve_tiny(spec: EngineSpec, root: Path) -> EngineSpec:
     return replace(spec, model=str(built[variant]), served_name=spec.model, label=spec.label or spec.model)
 
 
+def gpu_pair(device: DeviceInfo) -> tuple[EngineSpec, EngineSpec]:
+    """The pair that fits this GPU (NVML memory, compute capability): the largest Qwen2.5 beside its
+    AWQ sibling with room for 8 requests of 2k tokens each; the 0.5B pair when nothing larger fits."""
+    cc = device.compute_capability or 80
+    gpu = present_gpu(device.name, device.total_bytes, (cc // 10, cc % 10))
+    choice = choose_pair(gpu)
+    if choice is None:
+        a, b = GPU_PAIR
+    else:
+        why = choice.explain(device.name)
+        a = replace(GPU_PAIR[0], model=choice.model, gpu_memory_utilization=choice.utilization_16bit, note=why)
+        b = replace(GPU_PAIR[1], model=choice.awq_model, gpu_memory_utilization=choice.utilization_4bit, note=why)
+    if cc < 80:  # T4, V100: no bfloat16
+        a = replace(a, dtype="float16", label="fp16")
+    return a, b
+
+
 def default_pair(device: DeviceInfo, *, online: bool | None = None) -> tuple[EngineSpec, EngineSpec]:
     """The two engines to show first: env PLAYGROUND_A/PLAYGROUND_B, else by device and network."""
     use_gpu_pair = device.kind == "cuda" and (hub_reachable() if online is None else online)
-    base = GPU_PAIR if use_gpu_pair else tiny_pair(device)
-    if use_gpu_pair and (device.compute_capability or 80) < 80:  # T4, V100: no bfloat16
-        base = (replace(GPU_PAIR[0], dtype="float16", label="fp16"), GPU_PAIR[1])
+    base = gpu_pair(device) if use_gpu_pair else tiny_pair(device)
     out = []
     for name, spec in zip(("A", "B"), base, strict=True):
         text = os.environ.get(f"PLAYGROUND_{name}", "").strip()

@@ -13,10 +13,18 @@ from pathlib import Path
 from playground.arena.defaults import resolve_tiny
 from playground.arena.settings import VisitorLimits
 from playground.arena.slot import SLOT_NAMES, Slot
-from playground.engines.model_config import load_config
+from playground.engines.model_config import checkpoint_tensor_bytes, load_config
 from playground.engines.scoring import Endpoint, measure_quality
 from playground.engines.server import EngineError
-from playground.measure.anatomy import MemoryPart, WeightsCheck, breakdown, check_weights
+from playground.measure.anatomy import (
+    LOG_SOURCE,
+    ROUNDED_GIB,
+    MemoryPart,
+    WeightsCheck,
+    breakdown,
+    check_weights,
+    readable_weights,
+)
 from playground.measure.generation import GenerationParams, check_generation, not_text
 from playground.measure.metrics import median
 from playground.measure.planner import gpu_named
@@ -91,18 +99,14 @@ class Insights:
 
     def weights(self, name: str) -> tuple[float | None, str]:
         """The slot's weight memory in GiB and where the figure comes from: vLLM's own log line, or
-        the checkpoint's safetensors files on disk (the CPU build logs no weight size)."""
+        the checkpoint's tensor bytes where the log rounds to 0.00-0.02 GiB or logs none (the CPU build)."""
         engine = self.slots[name].engine
         if engine is None:
             return None, ""
-        status = engine.status()
-        if status.weights_gib is not None:
-            return status.weights_gib, "vLLM log"
-        folder = Path(engine.spec.model)
-        files = list(folder.glob("*.safetensors")) if folder.is_dir() else []
-        if files:
-            return sum(f.stat().st_size for f in files) / 2**30, "checkpoint files"
-        return None, ""
+        logged = engine.status().weights_gib
+        if logged is not None and logged > ROUNDED_GIB:
+            return logged, LOG_SOURCE
+        return readable_weights(logged, checkpoint_tensor_bytes(engine.spec.model))
 
     def anatomy(self, name: str) -> tuple[list[MemoryPart], WeightsCheck | None]:
         """The slot's memory split into sourced parts, and its config's predicted weights vs measured."""
@@ -125,7 +129,7 @@ class Insights:
         )
         check = None
         try:
-            check = check_weights(load_config(engine.spec.model, download=False), weights)
+            check = check_weights(load_config(engine.spec.model, download=False), weights, source)
         except (OSError, ValueError, KeyError, TypeError):
             check = None  # no config on disk, or not a Llama-style one: no prediction rather than a wrong one
         return parts, check

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from playground.arena.defaults import default_pair, neutral_spec, use_storage
 from playground.engines.server import EngineError
 from playground.measure.records import EngineStatus
-from playground.measure.specs import SpecError, parse_spec
+from playground.measure.specs import SpecError, check_pair, parse_spec
 
 if TYPE_CHECKING:
     from playground.arena.core import Arena
@@ -45,6 +45,8 @@ def arena_for(args: argparse.Namespace) -> Arena:
     # An explicit spec starts from the device's neutral settings, not from the default pair's.
     a = parse_spec(args.a, base=neutral_spec(device)) if args.a else a
     b = parse_spec(args.b, base=neutral_spec(device)) if args.b else b
+    if problems := check_pair(a, b, device):  # before any engine starts: a pair that cannot run here
+        raise SpecError("; ".join(problems))
     data = use_storage().data  # a persistent volume, when the Docker image has one mounted
     return Arena((a, b), data_dir=data, device=device, sample_interval_s=0.5)
 

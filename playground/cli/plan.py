@@ -12,13 +12,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     pl = sub.add_parser("plan", help="what fits where: weights, KV cache and decode ceiling per method")
     pl.add_argument("--model", required=True, help="preset name, local path, or hub id (config.json only)")
     pl.add_argument(
-        "--gpu", required=True, help="T4, L4, A10G, A100-40GB, A100-80GB, H100-80GB (or H100), H200; any case"
+        "--gpu", required=True, help="T4, L4, A10G, L40S, A100-40GB, A100-80GB, H100-80GB (or H100), H200; any case"
     )
     pl.add_argument(
         "--gpus", type=int, help="up to this many GPUs of that kind: the smallest count each method fits on"
     )
     pl.add_argument("--context", type=int, default=4096)
     pl.add_argument("--utilization", type=float, default=0.9)
+    pl.add_argument("--eager", action="store_true", help="as with --enforce-eager: no CUDA graphs (default: graphs)")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=run)
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """Predict each method's weights, KV tokens, concurrency and decode ceiling on one or more GPUs."""
     from playground.engines.model_config import load_config
     from playground.measure.memory_math import ModelShape
-    from playground.measure.planner import PRESETS, plan, plan_gpus, resolve_gpu
+    from playground.measure.planner import PRESETS, VllmSettings, plan, plan_gpus, resolve_gpu
 
     try:
         gpu, note = resolve_gpu(args.gpu)
@@ -47,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     result: dict[str, object] = {"model": args.model, "gpu": gpu.name, "context_len": args.context}
+    result["cuda_graphs"] = not args.eager
+    settings = VllmSettings(eager=args.eager)
     if args.gpus is None:
-        rows = plan(shape, gpu, context_len=args.context, utilization=args.utilization)
+        rows = plan(shape, gpu, context_len=args.context, utilization=args.utilization, settings=settings)
         result["methods"] = [r.as_dict() for r in rows]
         lines = [
             f"{r.method:10} {r.weights_gb:8.2f} GB  {'fits' if r.fits else 'does not fit':13} "
@@ -56,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
             for r in rows
         ]
     else:
-        multi = plan_gpus(shape, gpu, max_gpus=args.gpus, context_len=args.context, utilization=args.utilization)
+        multi = plan_gpus(
+            shape, gpu, max_gpus=args.gpus, context_len=args.context, utilization=args.utilization, settings=settings
+        )
         result["max_gpus"] = args.gpus
         result["methods"] = [r.as_dict() for r in multi]
         lines = [

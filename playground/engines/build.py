@@ -31,7 +31,7 @@ def engine_python() -> str:
 
 
 def vllm_build(python: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """"cpu" or "cuda": the vLLM build `python` has installed; "" when it has none."""
+    """ "cpu" or "cuda": the vLLM build `python` has installed; "" when it has none."""
     python = python or engine_python()
     try:
         run = subprocess.run(  # noqa: S603 - a list, never a shell

@@ -283,6 +283,7 @@ class Engine:
             log_path=str(self.log_path or ""),
             weights_gib=report.weights_gib,
             notes=tuple(notes),
+            compile_cache=report.compile_cache,
         )
         code = self.returncode()
         if self._failure == "stopped":

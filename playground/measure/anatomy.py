@@ -66,6 +66,7 @@ class WeightsCheck:
     measured: float | None
     warning: str = ""
     label: str = ""  # the method in the config's own words: "fp16", "bf16", "16-bit", "awq-4bit"
+    measured_source: str = ""  # "vLLM log" or the checkpoint's tensor bytes
 
     @property
     def named(self) -> str:
@@ -78,7 +79,7 @@ class WeightsCheck:
         return None if self.measured is None else (self.measured - self.predicted) / self.predicted
 
 
-def check_weights(config: Mapping[str, Any], measured: float | None) -> WeightsCheck:
+def check_weights(config: Mapping[str, Any], measured: float | None, source: str = "") -> WeightsCheck:
     """Predict from the config; warn when what loaded looks like 16-bit weights under a quantized config."""
     shape = ModelShape.from_config(config)
     method = method_of(config)
@@ -94,7 +95,24 @@ def check_weights(config: Mapping[str, Any], measured: float | None) -> WeightsC
             f"the config says {method} but {measured / 2**30:.2f} GiB loaded, the size of 16-bit "
             f"weights ({full / 2**30:.2f} GiB): the weights are not quantized"
         )
-    return WeightsCheck(method, predicted, measured, warning, _dtype_label(config) if method == "bf16" else method)
+    label = _dtype_label(config) if method == "bf16" else method
+    return WeightsCheck(method, predicted, measured, warning, label, source)
+
+
+# vLLM logs "Model loading took X GiB" to two decimals: a small model's 0.00-0.02 GiB says nothing.
+ROUNDED_GIB = 0.02
+LOG_SOURCE = "vLLM log"
+
+
+def readable_weights(log_gib: float | None, tensor_bytes: int | None) -> tuple[float | None, str]:
+    """Weights in GiB and their source: vLLM's own figure, unless its log rounded them to 0.00-0.02
+    GiB and the checkpoint's tensor bytes are known, which then read right."""
+    if log_gib is not None and (log_gib > ROUNDED_GIB or not tensor_bytes):
+        return log_gib, LOG_SOURCE
+    if tensor_bytes:
+        why = f"; vLLM's log rounds them to {log_gib:.2f} GiB" if log_gib is not None else ""
+        return tensor_bytes / 2**30, f"checkpoint tensor bytes{why}"
+    return None, ""
 
 
 def _dtype_label(config: Mapping[str, Any]) -> str:

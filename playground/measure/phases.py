@@ -19,6 +19,10 @@ PHASES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("starting server", re.compile(r"init engine .* took|Starting vLLM (API )?server|Route: ")),
 )
 _WEIGHTS = re.compile(r"Model loading took ([0-9.]+) GiB")
+# vLLM's torch.compile cache (vllm/compilation: backends.py, decorators.py; 0.26 and 0.32 alike):
+# a warm start loads what an earlier start saved; a cold one compiles and saves it.
+_CACHE_WARM = re.compile(r"Directly load (?:AOT compilation|the compiled graph)")
+_CACHE_COLD = re.compile(r"Compiling a graph for compile range|saved AOT compiled function")
 _TP_RANK = re.compile(r"(?:^|[^A-Za-z])TP(\d+)\b")  # "(Worker_TP1 pid=...)": one log line per tensor-parallel rank
 _KV_TOKENS = re.compile(r"KV cache size: ([0-9,]+) tokens")
 _QUANTIZED_LAYERS = re.compile(r"Quantizing (\d+) layers")
@@ -93,6 +97,7 @@ class LogReport:
     kernel: str | None = None  # the linear kernel vLLM chose, e.g. MacheteLinearKernel
     loaded_quantization: str | None = None  # the method in vLLM's engine config, e.g. auto_awq
     graphs_gib: float | None = None  # "Graph capturing finished ... took X GiB"
+    compile_cache: str | None = None  # "warm" (compiled graphs loaded from VLLM_CACHE_ROOT) or "cold"
     fallback_kernel: bool = False  # the playground's PyTorch 4-bit kernel ran (CPU without AVX-512)
     failure: str | None = None  # the user-facing reason, when the log shows a fatal error
     detail: str | None = None  # the raw error line behind it
@@ -105,6 +110,7 @@ def read_log(lines: Iterable[str]) -> LogReport:
     kernel: str | None = None
     loaded: str | None = None
     graphs: float | None = None
+    cache: str | None = None
     known: str | None = None
     cause: re.Pattern[str] | None = None
     last_exception: str | None = None
@@ -127,6 +133,10 @@ def read_log(lines: Iterable[str]) -> LogReport:
             loaded = m[1]
         if m := _GRAPHS.search(line):
             graphs = float(m[1])
+        if cache != "cold" and _CACHE_COLD.search(line):
+            cache = "cold"  # any graph compiled afresh makes the start a cold one
+        elif cache is None and _CACHE_WARM.search(line):
+            cache = "warm"
         if known is None:
             found = next(((pat, msg) for pat, msg in KNOWN_FAILURES if pat.search(line)), None)
             if found:
@@ -147,6 +157,7 @@ def read_log(lines: Iterable[str]) -> LogReport:
         kernel=kernel,
         loaded_quantization=loaded,
         graphs_gib=graphs,
+        compile_cache=cache,
         failure=failure,
         detail=last_exception,
     )

@@ -6,30 +6,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from playground.measure.gpus import GPUS, MIB, Gpu, gpu_named
 from playground.measure.memory_math import METHODS, ModelShape, weight_bytes
+from playground.measure.vllm_memory import VllmSettings, as_loaded, kv_cache_tokens, overhead
 
+VLLM_DEFAULTS = VllmSettings()  # an OpenAI server with CUDA graphs, as `vllm serve` starts
 
-@dataclass(frozen=True)
-class Gpu:
-    """Memory and peak memory bandwidth from the vendor's data sheet."""
+__all__ = ["GPUS", "PRESETS", "Gpu", "VllmSettings", "gpu_named", "plan", "plan_gpus", "resolve_gpu"]
 
-    name: str
-    memory_gb: float  # 10^9 bytes
-    bandwidth_gb_s: float
-
-
-GPUS: dict[str, Gpu] = {
-    g.name: g
-    for g in (
-        Gpu("T4", 16, 320),
-        Gpu("L4", 24, 300),
-        Gpu("A10G", 24, 600),
-        Gpu("A100-40GB", 40, 1555),
-        Gpu("A100-80GB", 80, 2039),
-        Gpu("H100-80GB", 80, 3350),
-        Gpu("H200", 141, 4800),
-    )
-}
 
 _LLAMA = {"tie_word_embeddings": False}
 PRESETS: dict[str, dict[str, Any]] = {
@@ -115,9 +99,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vocab_size": 32000,
     },
 }
-# What vLLM itself holds besides weights and KV cache (activations at the profiled batch, CUDA
-# graphs, the CUDA context): an estimate to replace with the measured figure where one exists.
-RUNTIME_OVERHEAD_GB = 2.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +112,8 @@ class MethodPlan:
     kv_tokens: int
     max_concurrency: float
     decode_ceiling_tok_s: float
+    overhead_gb: float  # activation peak + non-torch memory, what vLLM takes from the budget
+    engine_gb: float  # what NVML will show for the engine: budget + CUDA graphs + CUDA context
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -144,33 +127,34 @@ def plan(
     context_len: int = 4096,
     utilization: float = 0.9,
     kv_dtype_bytes: float = 2,
-    overhead_gb: float = RUNTIME_OVERHEAD_GB,
+    settings: VllmSettings = VLLM_DEFAULTS,
 ) -> list[MethodPlan]:
-    """Each method's fit on `gpu`: what vLLM's budget (utilization x memory) leaves for the KV cache."""
-    budget = gpu.memory_gb * 1e9 * utilization
+    """Each method's fit on `gpu`: what vLLM's budget (utilization x CUDA's total) leaves for the KV
+    cache after weights, peak activation and non-torch memory."""
+    budget = gpu.cuda_total_bytes * utilization
     per_token = shape.kv_bytes_per_token(kv_dtype_bytes)
+    extra = overhead(shape, gpu, settings)
+    engine = (budget + extra.cuda_graphs + extra.cuda_context) / 1e9
     out = []
     for method in METHODS.values():
-        weights = weight_bytes(shape, method)
-        kv_bytes = budget - weights - overhead_gb * 1e9
-        kv_tokens = int(kv_bytes // per_token) if kv_bytes > 0 else 0
-        fits = kv_tokens >= context_len
+        weights = weight_bytes(shape, as_loaded(method, gpu))
+        kv_tokens = kv_cache_tokens(budget - weights - extra.in_budget, per_token)
         # Batch 1 reads every weight once per token; the KV read is left out (small at short contexts).
         ceiling = gpu.bandwidth_gb_s * 1e9 / weights
         out.append(
-            MethodPlan(method.name, method.bits, weights / 1e9, fits, kv_tokens, kv_tokens / context_len, ceiling)
+            MethodPlan(
+                method.name,
+                method.bits,
+                weights / 1e9,
+                kv_tokens >= context_len,
+                kv_tokens,
+                kv_tokens / context_len,
+                ceiling,
+                extra.in_budget / 1e9,
+                engine,
+            )
         )
     return out
-
-
-def gpu_named(device_name: str, total_bytes: float) -> Gpu | None:
-    """The data-sheet entry for an NVML device name (e.g. "NVIDIA H100 80GB HBM3"), if known."""
-    name = device_name.upper()
-    for key, gpu in GPUS.items():
-        model = key.split("-")[0]
-        if model in name and (model != "A100" or abs(gpu.memory_gb - total_bytes / 1e9) < 15):
-            return gpu
-    return None
 
 
 # Names people use for the data-sheet entries; a bare A100 is ambiguous and gets a question.
@@ -190,7 +174,7 @@ def resolve_gpu(name: str) -> tuple[Gpu, str]:
         raise ValueError(f"{name} comes as {' and '.join(AMBIGUOUS[key])}: which one?")
     if key in GPU_ALIASES:
         gpu = GPUS[GPU_ALIASES[key]]
-        return gpu, f"{name} read as {gpu.name} ({gpu.memory_gb:g} GB)"
+        return gpu, f"{name} read as {gpu.name} ({gpu.nvml_total_bytes // MIB:,} MiB)"
     raise ValueError(f"unknown GPU {name!r}; choose one of: {', '.join(GPUS)} (case does not matter)")
 
 
@@ -207,6 +191,8 @@ class GpuCountPlan:
     kv_tokens: int  # tokens the KV cache holds across all GPUs (each token's KV is split over them)
     max_concurrency: float
     decode_ceiling_tok_s: float  # batch 1, ideal tensor parallelism: n x bandwidth / weights
+    overhead_gb: float  # per GPU: activation peak + non-torch memory, what vLLM takes from the budget
+    engine_gb: float  # per GPU, what NVML will show: budget + CUDA graphs + CUDA context
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -221,24 +207,24 @@ def plan_gpus(
     context_len: int = 4096,
     utilization: float = 0.9,
     kv_dtype_bytes: float = 2,
-    overhead_gb: float = RUNTIME_OVERHEAD_GB,
+    settings: VllmSettings = VLLM_DEFAULTS,
 ) -> list[GpuCountPlan]:
     """For each method, the smallest tensor-parallel size (1, 2, 4, 8; at most `max_gpus`, dividing
     the attention heads) at which the model fits with one request at `context_len`.
 
-    Per GPU: weights / n, the runtime overhead, and the KV heads it holds (kv_heads / n, at least
-    one: vLLM replicates KV heads when there are fewer than GPUs)."""
+    Per GPU: weights / n, vLLM's overhead on that rank, and the KV heads it holds (kv_heads / n, at
+    least one: vLLM replicates KV heads when there are fewer than GPUs)."""
     sizes = [n for n in TP_SIZES if n <= max_gpus and shape.heads % n == 0] or [1]
-    budget = gpu.memory_gb * 1e9 * utilization
+    budget = gpu.cuda_total_bytes * utilization
     out = []
     for method in METHODS.values():
-        weights = weight_bytes(shape, method)
+        weights = weight_bytes(shape, as_loaded(method, gpu))
         best: GpuCountPlan | None = None
         for n in sizes:
             kv_heads_here = -(-shape.kv_heads // n)  # ceil: replicated below one head per GPU
             per_token = shape.kv_bytes_per_token(kv_dtype_bytes) * kv_heads_here / shape.kv_heads
-            kv_bytes = budget - weights / n - overhead_gb * 1e9
-            kv_tokens = int(kv_bytes // per_token) if kv_bytes > 0 else 0
+            extra = overhead(shape, gpu, settings, n)
+            kv_tokens = kv_cache_tokens(budget - weights / n - extra.in_budget, per_token)
             best = GpuCountPlan(
                 method.name,
                 method.bits,
@@ -249,6 +235,8 @@ def plan_gpus(
                 kv_tokens,
                 kv_tokens / context_len,
                 n * gpu.bandwidth_gb_s * 1e9 / weights,
+                extra.in_budget / 1e9,
+                (budget + extra.cuda_graphs + extra.cuda_context) / 1e9,
             )
             if best.fits:
                 break

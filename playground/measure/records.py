@@ -103,6 +103,7 @@ class EngineStatus:
     weights_gib: float | None = None
     startup_s: float | None = None
     notes: tuple[str, ...] = ()  # where what loaded differs from what was asked
+    compile_cache: str | None = None  # "warm" or "cold": vLLM's torch.compile cache at this start
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class EngineSpec:
     python: str = ""  # interpreter that runs the engine; empty means this one
     env: tuple[tuple[str, str], ...] = field(default=())
     devices: tuple[int, ...] = ()  # GPU indices this engine may use (CUDA_VISIBLE_DEVICES); () = vLLM's default
+    note: str = ""  # why the playground chose this engine (the default pair for this GPU), shown on its card
 
     @property
     def attached(self) -> bool:
@@ -122,7 +123,7 @@ def parse_spec(text: str, *, base: EngineSpec | None = None) -> EngineSpec:
     if not parts or not parts[0] or "=" in parts[0]:
         raise SpecError(f"engine spec {text!r} must start with a model id or path")
     spec = replace(base, model=parts[0]) if base else EngineSpec(model=parts[0])
-    known = {f.name for f in fields(EngineSpec)} - {"model", "env"}
+    known = {f.name for f in fields(EngineSpec)} - {"model", "env", "note"}
     updates: dict[str, Any] = {}
     extra: list[str] = list(spec.extra_args)
     last_key = ""

@@ -127,6 +127,8 @@ def sample_dict(sample: MemorySample) -> dict[str, Any]:
         "device_used": sample.device_used,
         "device_total": sample.device_total,
         "source": sample.source,
+        "by_gpu": sample.by_gpu,  # slot -> GPU index -> bytes (NVML); {} on the CPU
+        "gpus_used": sample.gpus_used,
     }
 
 

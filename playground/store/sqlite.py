@@ -83,6 +83,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # each answer keeps the load it ran under: other requests on its engine at most (issue 20)
         "ALTER TABLE answers ADD COLUMN shared_with INTEGER",
     ),
+    (  # memory per GPU, not only totals (issue 22): JSON {slot: {gpu: bytes}} and {gpu: bytes}
+        "ALTER TABLE samples ADD COLUMN by_gpu TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE samples ADD COLUMN gpus_used TEXT NOT NULL DEFAULT '{}'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -236,11 +240,23 @@ class HistoryStore:
 
     def add_samples(self, session_id: str, samples: Iterable[MemorySample]) -> None:
         """Store several memory samples of the session in one transaction."""
-        rows = [(session_id, s.t, json.dumps(s.engines), s.device_used, s.device_total, s.source) for s in samples]
+        rows = [
+            (
+                session_id,
+                s.t,
+                json.dumps(s.engines),
+                s.device_used,
+                s.device_total,
+                s.source,
+                json.dumps(s.by_gpu),
+                json.dumps(s.gpus_used),
+            )
+            for s in samples
+        ]
         with self._write() as db:
             db.executemany(
-                "INSERT INTO samples (session_id, t, engines, device_used, device_total, source)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO samples (session_id, t, engines, device_used, device_total, source, by_gpu, gpus_used)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -310,11 +326,23 @@ class HistoryStore:
     def samples(self, session_id: str, start: float | None = None, end: float | None = None) -> list[MemorySample]:
         """The session's memory samples in time order, within [start, end] where given."""
         rows = self._read(
-            "SELECT t, engines, device_used, device_total, source FROM samples WHERE session_id = ?"
-            " AND t >= ? AND t <= ? ORDER BY t, id",
+            "SELECT t, engines, device_used, device_total, source, by_gpu, gpus_used FROM samples"
+            " WHERE session_id = ? AND t >= ? AND t <= ? ORDER BY t, id",
             [session_id, float("-inf") if start is None else start, float("inf") if end is None else end],
         )
-        return [MemorySample(t, json.loads(engines), used, total, source) for t, engines, used, total, source in rows]
+        return [
+            MemorySample(t, json.loads(engines), used, total, source, _per_gpu(by_gpu), _gpu_keys(json.loads(gpus)))
+            for t, engines, used, total, source, by_gpu, gpus in rows
+        ]
+
+
+def _gpu_keys(values: dict[str, float]) -> dict[int, float]:
+    """JSON keeps GPU indices as strings: back to ints."""
+    return {int(k): v for k, v in values.items()}
+
+
+def _per_gpu(text: str) -> dict[str, dict[int, float]]:
+    return {slot: _gpu_keys(split) for slot, split in json.loads(text).items()}
 
 
 def _answer_row(answer: EngineAnswer) -> tuple[Any, ...]:

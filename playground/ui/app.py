@@ -28,6 +28,7 @@ from playground.ui.history import history_tab, list_handler
 from playground.ui.ladder import ladder_tab
 from playground.ui.live import CARDS_TICK_S, CHARTS_TICK_S, LiveRefresh
 from playground.ui.planner import planner_tab
+from playground.ui.public import make_public, public_value
 from playground.ui.quality import quality_tab
 from playground.ui.quantize import quantize_tab
 from playground.ui.summary import summary_tab
@@ -158,7 +159,8 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
         with gr.Tab("What fits where"):
             planner_tab(arena.device, presets_only=locked)
         saved.select(list_handler(arena, locked), None, saved_table, api_visibility="private")
-        live = LiveRefresh(arena, tab.plots, _card)
+        # Locked: the refresh scrubs what it builds once per build, not once per page (ui/public.py).
+        live = LiveRefresh(arena, tab.plots, _card, public=public_value(arena) if locked else None)
         fast = [cards["A"], cards["B"], tab.room]
         slow = [*tab.plots, tab.history]
         # Outside the queue: a page's tick never takes a compare's place nor meets "Queue is full"
@@ -171,7 +173,7 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
         demo.load(live.cards, None, fast, api_visibility="private", queue=False)
         demo.load(live.charts, None, slow, api_visibility="private", queue=False)
         demo.live = live  # type: ignore[attr-defined]  # its build counters, for tests and benchmarks
-    return demo
+    return make_public(demo, arena) if locked else demo  # no host path, port or key reaches a visitor
 
 
 def with_queue(demo: gr.Blocks, settings: AppSettings) -> gr.Blocks:

@@ -55,10 +55,18 @@ class SharedBuild:
 class LiveRefresh:
     """The two tick handlers over one arena: `cards` (every second) and `charts` (every few)."""
 
-    def __init__(self, arena: Arena, plots: Sequence[gr.Plot], card: Callable[..., str], max_age_s: float = 0.5):
+    def __init__(
+        self,
+        arena: Arena,
+        plots: Sequence[gr.Plot],
+        card: Callable[..., str],
+        max_age_s: float = 0.5,
+        public: Callable[[Any], Any] | None = None,
+    ):
         self.arena = arena
         self.plots = list(plots)  # memory, latency, anatomy, KV: serialised here, once per build
         self.card = card
+        self.public = public or (lambda value: value)  # locked mode's scrubber, applied once per build
         self._checks: dict[str, Any] = {}  # each slot's weights check, from the last charts build
         self.cards_build = SharedBuild(self._cards, max_age_s)
         # Charts are built at most once per tick of their timer: building them is most of the work.
@@ -69,6 +77,7 @@ class LiveRefresh:
         """Snapshots built so far, cards and charts together."""
         return self.cards_build.builds + self.charts_build.builds
 
+    # make_public leaves these two alone: what they return was scrubbed when it was built.
     def cards(self, request: gr.Request) -> tuple[Any, ...]:
         """Engine cards and the room panel; the asking page counts as a visitor."""
         self.arena.room.seen(visitor_key(request))
@@ -81,11 +90,12 @@ class LiveRefresh:
 
     def _cards(self) -> tuple[Any, ...]:
         arena = self.arena
-        return (
+        values = (
             self.card(arena, "A", self._checks.get("A")),
             self.card(arena, "B", self._checks.get("B")),
             room_markdown(arena),
         )
+        return tuple(self.public(v) for v in values)
 
     def _charts(self) -> tuple[Any, ...]:
         arena = self.arena
@@ -99,8 +109,8 @@ class LiveRefresh:
             charts.kv_usage_figure(charts.thinned(list(arena.kv_usage)), labels),
         )
         return (
-            *(plot.postprocess(fig) for plot, fig in zip(self.plots, figures, strict=True)),
-            cards.history_rows(arena.history[-HISTORY_ROWS:]),
+            *(plot.postprocess(self.public(fig)) for plot, fig in zip(self.plots, figures, strict=True)),
+            self.public(cards.history_rows(arena.history[-HISTORY_ROWS:])),
         )
 
 

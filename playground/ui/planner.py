@@ -8,6 +8,7 @@ import gradio as gr
 
 from playground.arena.defaults import ASSETS
 from playground.engines.model_config import load_config
+from playground.measure.gpus import present_gpu
 from playground.measure.memory_math import ModelShape
 from playground.measure.planner import GPUS, PRESETS, Gpu, plan_gpus
 from playground.measure.specs import DeviceInfo
@@ -62,9 +63,8 @@ def planner_tab(device: DeviceInfo, *, presets_only: bool = False) -> None:
 def _gpu(name: str, device: DeviceInfo) -> Gpu:
     if name in GPUS:
         return GPUS[name]
-    # The present GPU: memory from NVML; bandwidth from the data sheet of the closest known name.
-    known = next((g for key, g in GPUS.items() if key.split("-")[0] in device.name), None)
-    return Gpu(device.name, device.total_bytes / 1e9, known.bandwidth_gb_s if known else float("nan"))
+    # The present GPU: its own NVML total; bandwidth and the driver's reserve from the closest known kind.
+    return present_gpu(device.name, device.total_bytes)
 
 
 def _plan_handler(device: DeviceInfo, presets_only: bool = False):  # type: ignore[no-untyped-def]

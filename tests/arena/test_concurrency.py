@@ -91,6 +91,7 @@ def test_an_engine_that_dies_under_30_streams(arena: Arena, tmp_path: Path) -> N
         try:
             for name in ("A", "B"):
                 assert room.start(name).state == "ready"
+
             def kill_when_all_stream() -> None:
                 deadline = time.monotonic() + 120
                 while room.room.in_flight("A") < 30 and time.monotonic() < deadline:

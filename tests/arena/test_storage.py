@@ -26,6 +26,7 @@ def test_an_expected_volume_that_is_not_mounted_keeps_the_folders_and_says_so(tm
     chosen = use_storage(env)
     assert chosen == Storage(data=tmp_path / "data", hf_home=None, volume=str(tmp_path))
     assert chosen.lost_on_restart and env["HF_HOME"] == "/cache"  # nothing moved
+    assert "VLLM_CACHE_ROOT" not in env  # no volume: vLLM's default (~/.cache/vllm) stays
     assert "History does not survive a restart here" in storage_note(chosen)
     assert str(tmp_path / "data") in storage_note(chosen)
 
@@ -34,8 +35,14 @@ def test_an_expected_volume_that_is_not_mounted_keeps_the_folders_and_says_so(tm
 def test_a_mounted_volume_takes_the_history_and_the_model_cache() -> None:
     env = {"PLAYGROUND_DATA": "/home/user/data", "PLAYGROUND_VOLUME": SHM, "HF_HOME": "/home/user/.cache/hf"}
     chosen = use_storage(env)  # decides and sets the variables; creates nothing
-    assert chosen == Storage(data=Path(SHM) / "playground", hf_home=Path(SHM) / "huggingface", volume=SHM)
+    cache = Path(SHM) / "vllm-cache"
+    assert chosen == Storage(Path(SHM) / "playground", Path(SHM) / "huggingface", SHM, compile_cache=cache)
     assert env["PLAYGROUND_DATA"] == f"{SHM}/playground" and env["HF_HOME"] == f"{SHM}/huggingface"
+    # vLLM's compile cache and Triton's kernels outlast a restart too: the next start is a warm one.
+    assert (env["VLLM_CACHE_ROOT"], env["TRITON_CACHE_DIR"]) == (str(cache), f"{cache}/triton")
+    kept = {"PLAYGROUND_VOLUME": SHM, "VLLM_CACHE_ROOT": "/fast/nvme/vllm"}
+    use_storage(kept)
+    assert kept["VLLM_CACHE_ROOT"] == "/fast/nvme/vllm"  # the operator's own choice stays
     assert chosen.on_volume and not chosen.lost_on_restart
     assert storage(env) == chosen  # deciding again gives the same folders
     assert storage_note(chosen) == f"Runs are kept on the persistent volume ({SHM}), so they outlast a restart."

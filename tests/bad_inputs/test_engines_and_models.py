@@ -20,6 +20,7 @@ from playground.tiny.build import MARKER
 from tests.bad_inputs.conftest import (
     FEW,
     attached,
+    cli,
     failed_start,
 )
 from tests.conftest import DEVICE, SPEC_A, SPEC_B, alive
@@ -173,3 +174,12 @@ def test_kv_cache_failure_names_the_cause_not_the_wrapper() -> None:
     assert "not enough free host memory" in message
     assert message.endswith("less than requested memory for kv (1000.0 GiB).")
     assert "See root cause above" not in message
+
+
+def test_cli_refuses_a_spec_this_host_cannot_run_before_any_engine_starts(tmp_path: Path) -> None:
+    # B is fine; A names GPU 7 (none on the CPU build, and none on a host of fewer GPUs).
+    out = cli("compare", "--a", "tiny/bf16,devices=7", "--b", "tiny/awq", "--prompt", "hi", data=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: A: devices=7: ")
+    assert "starting" not in out.stderr  # neither engine was started, not even the good one
+    assert not list(tmp_path.rglob("engine-*.log"))

@@ -93,3 +93,24 @@ def test_vllm_032_cpu_kernel_and_compressed_tensors_are_read() -> None:
     )
     assert report.loaded_quantization == "compressed-tensors"
     assert report.kernel == "ChannelWiseTorchFP8ScaledMMLinearKernel"
+
+
+def test_the_compile_cache_reads_warm_or_cold() -> None:
+    # Cold: lines from an H200 engine log (docs/gpu-runs/issue13-fp16-h200-r3.tgz, vLLM 0.26).
+    cold = [
+        "(EngineCore pid=1840) INFO 11-27 18:37:20 [backends.py:380] Compiling a graph for compile range (1, 8192)"
+        " takes 8.40 s",
+        "(EngineCore pid=1840) INFO 11-27 18:37:22 [decorators.py:640] saved AOT compiled function to "
+        "/root/.cache/vllm/torch_compile_cache/torch_aot_compile/6243/rank_0_0/model",
+    ]
+    # Warm: vLLM's own format strings (vllm/compilation/decorators.py and backends.py, 0.32) filled in.
+    warm = [
+        "(EngineCore pid=7) INFO 12-03 08:00:01 [decorators.py:320] Directly load AOT compilation from path "
+        "/data/vllm-cache/torch_compile_cache/torch_aot_compile/6243/rank_0_0/model",
+        "(EngineCore pid=7) INFO 12-03 08:00:02 [backends.py:296] Directly load the compiled graph(s) for compile "
+        "range (1, 8192) from the cache, took 1.204 s",
+    ]
+    assert read_log(cold).compile_cache == "cold"
+    assert read_log(warm).compile_cache == "warm"
+    assert read_log(warm + cold[:1]).compile_cache == "cold"  # one graph compiled afresh: not a warm start
+    assert read_log(["Enforce eager set, disabling torch.compile and CUDAGraphs"]).compile_cache is None
