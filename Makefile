@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: quant-env run test check lint unit engine-tests tiny bench screenshot clean setup
+.PHONY: quant-env eval-env run test check lint unit engine-tests tiny bench screenshot clean setup
 
 setup:
 	@bash scripts/install
@@ -18,7 +18,10 @@ check: setup ## lint and type-check
 quant-env: ## llm-compressor's own environment (.venv-quant) for the Quantize tab and its tests
 	@bash scripts/install-quant
 
-test: check quant-env ## install, lint, and run the whole suite (real vLLM CPU engines included)
+eval-env: ## lm-evaluation-harness's own environment (.venv-eval) for the Accuracy tab, `eval` and their tests
+	@bash scripts/install-eval
+
+test: check quant-env eval-env ## install, lint, and run the whole suite (real vLLM CPU engines included)
 	bash scripts/test
 
 tiny: setup ## build the tiny bf16/AWQ/GPTQ checkpoints into data/tiny
