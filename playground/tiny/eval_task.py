@@ -73,7 +73,8 @@ Each question is the start of the first sentence of a Python {sys.version.split(
 docstring; the choices are its true ending and the endings of three other docstrings' first
 sentences with the same number of words (3 to 8), in a shuffled order. The model scores each choice
 by its log-likelihood after the question (lm-eval's `multiple_choice`: `acc` is the share of items
-whose true ending has the highest log-likelihood, `acc_norm` the same per byte).
+whose true ending has the highest log-likelihood). The distractors have the true ending's number of
+words, so a length bias of the summed log-likelihood helps no choice much.
 
 ## How it was made
 `python -m playground.tiny.eval_task` (seed {SEED}) reads the tiny model's training corpus
