@@ -1,4 +1,4 @@
-"""Headless command line on the same core: `python -m playground compare|quality|sweep|plan|tiny|quantize ...`."""
+"""Headless command line on the same core: `python -m playground compare|quality|sweep|plan|tiny|quantize|eval ...`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playground.arena.defaults import default_pair, neutral_spec, use_storage
+from playground.cli_eval import add_eval_command
 from playground.engines.client import GenerationError
 from playground.engines.server import EngineError
 from playground.measure.generation import MODES, GenerationParams
@@ -451,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     qz.add_argument("--out", help="output folder (default: data/quantized/MODEL-SCHEME)")
     qz.add_argument("--json", action="store_true", help="print one JSON object")
     qz.set_defaults(func=cmd_quantize)
+    add_eval_command(sub, _arena, _start_both)
     return parser
 
 

@@ -28,6 +28,7 @@ LAYERS = {
     "store": 2,
     "tiny": 2,
     "quantize": 2,
+    "lmeval": 2,
     "arena": 3,
     "ui": 4,
     "cli": 4,  # playground/cli.py and playground/__main__.py
@@ -79,7 +80,7 @@ def folder(name: str) -> str:
     parts = name.split(".")
     if len(parts) == 1:
         return "__init__"
-    return "cli" if parts[1] == "__main__" else parts[1]
+    return "cli" if parts[1] in ("__main__", "cli_eval") else parts[1]
 
 
 def layer_violations(edges: dict[str, set[str]]) -> list[str]:
