@@ -33,6 +33,8 @@ class AccuracyProgress:
     done: bool = False
     error: str = ""
     scored: tuple[EngineAccuracy, ...] = field(default=())
+    engine: str = ""  # the engine being scored
+    requests: tuple[int, int] = (0, 0)  # lm-eval's own count for it: (done, total)
 
 
 def check_request(task: str, limit: int | None, fewshot: int) -> list[str]:
@@ -123,7 +125,8 @@ class Evaluator:
         """lm-eval's own request count for the engine being scored, as a progress line."""
         done, total = progress[-1] if progress else (0, 0)
         text = f"{label}: {done} of {total} requests" if total else f"{label}: lm-eval is starting"
-        return AccuracyProgress(text, base + (done / total if total else 0.0) / engines, scored=tuple(scored))
+        fraction = base + (done / total if total else 0.0) / engines
+        return AccuracyProgress(text, fraction, scored=tuple(scored), engine=label, requests=(done, total))
 
     def save(self, report: AccuracyReport) -> dict[str, Any]:
         """Save a finished report with both forms of its lm_eval lines; the saved JSON."""
