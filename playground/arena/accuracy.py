@@ -162,9 +162,9 @@ class Evaluator:
             return f"engine {label} stopped during the evaluation; nothing was saved"
         return f"{exc}; nothing was saved"
 
-    def reports(self) -> list[dict[str, Any]]:
+    def reports(self, limit: int = 50) -> list[dict[str, Any]]:
         """The saved reports, newest first."""
-        return self.store.reports()
+        return self.store.reports(limit)
 
 
 def _recorder(seen: list[tuple[int, int]]) -> Callable[[int, int], None]:
