@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -89,7 +90,7 @@ def run_lm_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "lm_eval.log"
     cmd = [eval_python(), "-m", "lm_eval", "run", *lm_eval_args(target, settings, str(out_dir))]
-    if not Path(cmd[0]).exists():
+    if not Path(shutil.which(cmd[0]) or cmd[0]).exists():  # a path, or a command name on PATH
         raise EvalError(f"lm-eval's environment is missing ({cmd[0]}): run scripts/install-eval")
     env = {
         **os.environ,
