@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -124,7 +125,8 @@ def part_tiny(result: dict[str, Any]) -> None:
 def main() -> None:
     part = os.environ.get("PART", "check+dummy")
     result: dict[str, Any] = {"part": part, "device": device_info().name}
-    timer = threading.Timer(DEADLINE_S, lambda: os.kill(os.getpid(), 15))  # SIGTERM: atexit stops the engines
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally blocks stop the engines and write the tar
+    timer = threading.Timer(DEADLINE_S, lambda: os.kill(os.getpid(), signal.SIGTERM))
     timer.daemon = True
     timer.start()
     started = time.perf_counter()

@@ -81,7 +81,8 @@ class Evaluator:
     def _run(
         self, task: str, limit: int | None, fewshot: int, engines: str, cancel: threading.Event
     ) -> Iterator[AccuracyProgress]:
-        workdir = self.arena.data_dir / "evals" / "runs" / time.strftime("%Y%m%d-%H%M%S")
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"  # two runs in one second differ
+        workdir = self.arena.data_dir / "evals" / "runs" / stamp
         try:
             settings = EvalSettings(resolve_task(task, workdir), limit, fewshot)
         except TaskError as exc:
