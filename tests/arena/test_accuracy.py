@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from playground.arena.accuracy import PAIR, AccuracyProgress, Evaluator
@@ -137,3 +139,34 @@ def test_near_ties_from_a_users_jsonl_with_fewshot(arena: Arena, tmp_path: Path)
     flipped = sorted(r["doc_id"] for r in rows_a if r["acc"] != right_b[r["doc_id"]])
     assert [d.doc_id for d in report.disagreements()] == flipped
     print(f"near ties: {len(flipped)} of 60 items flipped between the engines")
+
+
+def lm_eval_children() -> set[int]:
+    """PIDs of this process's descendants that run lm_eval (one may end while it is read)."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "lm_eval" in " ".join(child.cmdline()):
+                found.add(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_cancel_stops_lm_eval_and_saves_nothing(arena: Arena) -> None:
+    """Cancel once lm-eval reports requests: its whole process tree ends, the run says so, no report is added."""
+    evaluator = Evaluator(arena)
+    before = len(evaluator.reports())
+    stop = threading.Event()
+    children_seen: set[int] = set()
+    steps = []
+    for step in evaluator.run(SHIPPED, limit=100, engines=PAIR, cancel=stop):
+        steps.append(step)
+        children_seen |= lm_eval_children()
+        if step.requests[0] > 0:
+            stop.set()
+    assert steps[-1].done and steps[-1].report is None
+    assert steps[-1].error == "the evaluation was cancelled; nothing was saved"
+    assert children_seen, "lm-eval ran as a child process"
+    assert not [p for p in children_seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert len(evaluator.reports()) == before
