@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: quant-env run test check lint unit engine-tests tiny bench screenshot clean setup install image-check
+.PHONY: quant-env eval-env run test check lint unit engine-tests tiny bench screenshot clean setup install image-check
 
 setup:
 	@bash scripts/install
@@ -18,8 +18,11 @@ check: setup ## lint and type-check
 quant-env: ## llm-compressor's own environment (.venv-quant) for the Quantize tab and its tests
 	@bash scripts/install-quant
 
-install: ## .venv, .venv-quant and Chromium side by side (each skips quickly when in place)
+install: ## .venv, .venv-quant, .venv-eval and Chromium side by side (each skips quickly when in place)
 	@bash scripts/install-all
+
+eval-env: ## lm-evaluation-harness's own environment (.venv-eval) for the Accuracy tab, `eval` and their tests
+	@bash scripts/install-eval
 
 test: install ## install, lint, and run the whole suite (real vLLM CPU engines included)
 	@$(MAKE) --no-print-directory check

@@ -29,6 +29,7 @@ LAYERS = {
     "store": 2,
     "tiny": 2,
     "quantize": 2,
+    "lmeval": 2,
     "arena": 3,
     "ui": 4,
     "cli": 4,  # playground/cli/ (one module per command) and playground/__main__.py

@@ -4,9 +4,10 @@ the gate that orders compares against swaps. The UI and the CLI are thin shells 
 What the core does not do itself it holds as parts, each given only the services it uses:
 `variants` (the variant list and swaps), `ladder`, `insights` (quality, anatomy, summary,
 run-yourself), `saved` (the SQLite history and exports), `quantizer` and `quantized` (quantize,
-then load a result beside its base), `watch` (memory and /metrics samples), `door` (visitor limits)
-and `room` (who shares the instance now). Any number of compares run at once and vLLM batches
-them; a swap, a ladder step or a restart waits for them through `gate`."""
+then load a result beside its base), `accuracy` (lm-eval against the engines), `watch` (memory and
+/metrics samples), `door` (visitor limits) and `room` (who shares the instance now). Any number of
+compares run at once and vLLM batches them; a swap, a ladder step or a restart waits for them
+through `gate`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playground.arena import loadgen
+from playground.arena.accuracy import Evaluator
 from playground.arena.defaults import resolve_tiny
 from playground.arena.door import Door
 from playground.arena.gate import GateTimeout, PaneGate
@@ -113,6 +115,7 @@ class Arena:
         self.sampler = monitor.Sampler(self.watch.sample_once, sample_interval_s)
         self.quantizer = Quantizer(data_dir, self.device)
         self.quantized = QuantizedLoader(self.device, self.slots, self.status, self.start_in_background)
+        self.accuracy = Evaluator(data_dir, self.slots, self.status, self.variants, self.ladder)
 
     # -- engines -----------------------------------------------------------------------------
     def separate_gpus(self) -> bool:

@@ -6,10 +6,10 @@ import argparse
 import signal
 import sys
 
-from playground.cli import compare, ladder, plan, quality, quantize, sweep, tiny
+from playground.cli import accuracy, compare, ladder, plan, quality, quantize, sweep, tiny
 
 # Each module adds its subparser and sets `func` to its command; the order is the order of `--help`.
-COMMANDS = (compare, quality, sweep, plan, ladder, tiny, quantize)
+COMMANDS = (compare, quality, sweep, plan, ladder, tiny, quantize, accuracy)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,28 +102,42 @@ class LadderRow:
         return asdict(self)
 
 
+# Short headers, one word or a word and its unit, so that the table reads at 1024 px without a header
+# broken mid-word; LEGEND says what each means and its unit.
 COLUMNS = [
     "variant",
-    "quantization",
+    "method",
     "kernel",
     "weights GB",
     "KV tokens",
     "TTFT ms",
-    "decode tok/s",
-    "agreement",
-    "KL (nats/token)",
-    "top-1 flips",
-    "perplexity",
+    "tok/s",
+    "agree",
+    "KL",
+    "flips",
+    "ppl",
     "swap",
+    "accuracy",
 ]
+LEGEND = (
+    "**method**: the quantization vLLM ran · **weights GB**: as loaded · **KV tokens**: the KV cache's "
+    "capacity · **TTFT ms**: time to first token (median) · **tok/s**: decode tokens per second (median) · "
+    "**agree**: greedy tokens equal to the baseline's · **KL**: mean KL divergence from the baseline, nats "
+    "per token (exact, or ≥ from the top-k logprobs) · **flips**: positions whose top-1 token differs · "
+    "**ppl**: perplexity on the reference text · **swap**: seconds to bring the variant into a pane · "
+    "**accuracy**: from the Accuracy tab's latest report on the chosen task (% ± standard error)"
+)
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None or not math.isfinite(value) else format(value, spec)
 
 
-def table_rows(rows: Sequence[LadderRow], baseline: str) -> list[list[object]]:
-    """Rows for the ladder table; the KL column says whether it is exact or a lower bound."""
+def table_rows(
+    rows: Sequence[LadderRow], baseline: str, accuracy: Mapping[str, str] | None = None
+) -> list[list[object]]:
+    """Rows for the ladder table; the KL column says whether it is exact or a lower bound; `accuracy`
+    holds each variant's `acc ± stderr` from an Accuracy report ("–" where there is none)."""
     out: list[list[object]] = []
     for r in rows:
         kl = _fmt(r.kl_mean, ".4f")
@@ -144,6 +158,7 @@ def table_rows(rows: Sequence[LadderRow], baseline: str) -> list[list[object]]:
                 "–" if r.flip_rate is None else f"{r.flip_rate:.1%}",
                 _fmt(r.perplexity, ".3f"),
                 swap,
+                (accuracy or {}).get(r.label) or "–",
             ]
         )
     return out

@@ -177,6 +177,8 @@ def server_args(spec: EngineSpec, *, port: int) -> list[str]:
     # No access log: the monitor reads /metrics every second and would fill the engine's log.
     args = ["--model", spec.model, "--host", "127.0.0.1", "--port", str(port), "--disable-uvicorn-access-log"]
     args += ["--served-model-name", spec.served_name or spec.model]
+    # /tokenize and /tokenizer_info: lm-eval's remote tokenizer (the Accuracy tab) reads the engine's own.
+    args.append("--enable-tokenizer-info-endpoint")
     if spec.quantization not in ("", "auto", "none"):
         args += ["--quantization", spec.quantization]
     if spec.dtype != "auto":

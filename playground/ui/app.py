@@ -23,6 +23,7 @@ from playground.measure.specs import (
     parse_devices,
 )
 from playground.measure.summary import decode_speeds
+from playground.ui.accuracy import accuracy_tab
 from playground.ui.compare import compare_tab
 from playground.ui.history import history_tab, list_handler
 from playground.ui.ladder import ladder_tab
@@ -149,6 +150,8 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
             summary_tab(arena)
         with gr.Tab("History") as saved:
             saved_table = history_tab(arena, locked, storage)
+        with gr.Tab("Accuracy"):  # locked: the operator's latest results only (an evaluation runs for minutes)
+            accuracy_tab(arena, locked)
         if not locked:  # a sweep loads the engines for minutes: the operator's tool, not a visitor's
             with gr.Tab("Throughput"):
                 sweep_tab(arena)

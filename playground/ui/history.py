@@ -47,7 +47,22 @@ def history_tab(arena: Arena, locked: bool, storage: Storage | None = None) -> g
     list_runs = list_handler(arena, locked)
     show.click(list_runs, None, table, api_name="history")
     export.click(_export_handler(arena, locked), [run_id, fmt], [download, message], api_name="export")
+    with gr.Row(equal_height=False):
+        acc_fmt = gr.Radio(list(EXPORT_FORMATS), value="html", label="Accuracy reports (all saved)", scale=4)
+        acc_export = gr.Button("Export accuracy", scale=1)
+    acc_export.click(_accuracy_export(arena, locked), [acc_fmt], [download, message], api_name="export_accuracy")
     return table
+
+
+def _accuracy_export(arena: Arena, locked: bool):  # type: ignore[no-untyped-def]
+    def export(fmt: str) -> tuple[Any, str]:
+        try:
+            path = arena.accuracy.store.export(fmt, arena.data_dir / "exports", locked=locked)
+        except (ValueError, OSError) as exc:
+            return None, f"✕ {exc}"
+        return str(path), f"Exported the accuracy reports to `{path.name}`."
+
+    return export
 
 
 def visitor_key(request: gr.Request | None) -> str | None:

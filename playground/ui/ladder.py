@@ -13,8 +13,9 @@ import gradio as gr
 from playground.arena.core import Arena
 from playground.arena.defaults import ASSETS
 from playground.engines.server import EngineError
-from playground.measure.ladder import COLUMNS, best_tradeoffs, table_rows
+from playground.measure.ladder import COLUMNS, LEGEND, best_tradeoffs, table_rows
 from playground.measure.specs import SpecError, parse_spec
+from playground.views.accuracy import accuracy_by_variant, accuracy_tasks
 from playground.views.charts import ladder_figure
 
 VARIANT_COLUMNS = ["variant", "model", "quantization", "where", "last swap into a pane"]
@@ -40,6 +41,7 @@ def variant_rows(arena: Arena) -> list[list[object]]:
 
 def ladder_tab(arena: Arena) -> None:
     """Add the variants, the swap controls and the ladder to the Blocks being built."""
+    evaluator = arena.accuracy
     gr.Markdown((ASSETS / "ladder.md").read_text() + "\n\n" + SWAP_WORDS[arena.variants.swap_method])
     variants = gr.Dataframe(headers=VARIANT_COLUMNS, value=variant_rows(arena), interactive=False)
     labels = list(arena.variants.specs)
@@ -60,9 +62,19 @@ def ladder_tab(arena: Arena) -> None:
         run = gr.Button("Run ladder ▶", variant="primary", scale=1)
         cancel = gr.Button("Cancel", variant="stop", scale=1)
     ladder_message = gr.Markdown()
-    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True)
+    with gr.Row():
+        tasks = accuracy_tasks(evaluator.reports())
+        acc_task = gr.Dropdown(tasks, value=tasks[0] if tasks else None, allow_custom_value=True, scale=2,
+                               label="Accuracy column: task (run it on every variant in the Accuracy tab)")  # fmt: skip
+        acc_show = gr.Button("Show accuracy", scale=1)
+    # The variant stays pinned while the figures scroll sideways on a narrow window.
+    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=False, pinned_columns=1)
+    gr.Markdown(LEGEND)
     plot = gr.Plot(ladder_figure([], []), label="Memory against quality loss")
     stop = threading.Event()
+
+    def accuracy_column(task: str | None) -> dict[str, str]:
+        return accuracy_by_variant(evaluator.reports(), task or "")
 
     def choices() -> tuple[Any, Any]:
         names = list(arena.variants.specs)
@@ -88,7 +100,11 @@ def ladder_tab(arena: Arena) -> None:
         )
         return variant_rows(arena), f"Pane {name} shows **{label}**: swapped in {rec.seconds:.1f} s ({how})."
 
-    def run_ladder(base: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:  # noqa: B008
+    def run_ladder(
+        base: str,
+        task: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's way to ask for a progress bar
+    ) -> Iterator[tuple[Any, ...]]:
         stop.clear()
         text = (ASSETS / "reference.txt").read_text()
         started = time.monotonic()
@@ -97,9 +113,11 @@ def ladder_tab(arena: Arena) -> None:
                 progress(step.fraction, desc=step.message)
                 best = best_tradeoffs(step.rows)
                 note = step.message if not step.done else _verdict(step.rows, best, time.monotonic() - started)
-                yield note, table_rows(step.rows, base), ladder_figure(step.rows, best), variant_rows(arena)
+                rows = table_rows(step.rows, base, accuracy_column(task))
+                yield note, rows, ladder_figure(step.rows, best), variant_rows(arena)
         except SpecError as exc:
-            yield f"✕ {exc}", table_rows(arena.ladder.rows, base), gr.update(), variant_rows(arena)
+            rows = table_rows(arena.ladder.rows, base, accuracy_column(task))
+            yield f"✕ {exc}", rows, gr.update(), variant_rows(arena)
 
     def cancel_ladder() -> str:
         stop.set()
@@ -107,7 +125,13 @@ def ladder_tab(arena: Arena) -> None:
 
     add.click(add_variant, [new_spec], [variants, pick, baseline, swap_message], api_name="add_variant")
     show.click(show_variant, [pane, pick], [variants, swap_message], api_name="show_variant")
-    run.click(run_ladder, [baseline], [ladder_message, table, plot, variants], api_name="ladder")
+    run.click(run_ladder, [baseline, acc_task], [ladder_message, table, plot, variants], api_name="ladder")
+
+    def show_accuracy(task: str | None) -> tuple[Any, Any]:
+        rows = table_rows(arena.ladder.rows, arena.ladder.baseline, accuracy_column(task))
+        return rows, gr.update(choices=accuracy_tasks(evaluator.reports()))
+
+    acc_show.click(show_accuracy, [acc_task], [table, acc_task], api_name="ladder_accuracy")
     cancel.click(cancel_ladder, None, [ladder_message], api_name="cancel_ladder")
 
 

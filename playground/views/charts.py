@@ -265,6 +265,15 @@ def summary_figure(rows: Sequence[EngineSummary]) -> go.Figure:
     return styled(fig, "Memory vs speed vs quality (this session)")
 
 
+def _inward(x: float, xs: Sequence[float]) -> str:
+    """Where a point's label goes: toward the middle for the leftmost and rightmost points."""
+    if len(xs) > 1 and x == min(xs) != max(xs):
+        return "top right"
+    if len(xs) > 1 and x == max(xs) != min(xs):
+        return "top left"
+    return "top center"
+
+
 def ladder_figure(rows: Sequence[LadderRow], best: Sequence[str]) -> go.Figure:
     """Weights against quality loss, one point per variant: down and left is better; the variants no
     other beats on both (`best`) are drawn filled and joined by a line."""
@@ -282,6 +291,7 @@ def ladder_figure(rows: Sequence[LadderRow], best: Sequence[str]) -> go.Figure:
                 hoverinfo="skip",
             )
         )
+    xs = [r.weights_gb or 0.0 for r in scored]
     for r in scored:
         on_front = r.label in best
         fig.add_trace(
@@ -290,7 +300,8 @@ def ladder_figure(rows: Sequence[LadderRow], best: Sequence[str]) -> go.Figure:
                 y=[r.kl_mean],
                 mode="markers+text",
                 text=[r.label],
-                textposition="top center",
+                textposition=_inward(r.weights_gb or 0.0, xs),
+                cliponaxis=False,
                 marker={"size": 14, "symbol": "circle" if on_front else "circle-open", "color": ENGINE_COLORS[0]},
                 name=r.label,
                 showlegend=False,
@@ -299,6 +310,12 @@ def ladder_figure(rows: Sequence[LadderRow], best: Sequence[str]) -> go.Figure:
         )
     fig.update_xaxes(title_text="weights (GB, as loaded)")
     fig.update_yaxes(title_text="KL vs baseline (nats/token)", rangemode="tozero")
-    if not scored:
+    if scored:  # room around the points, so that the labels of the outermost ones stay inside the plot
+        low, high = min(xs), max(xs)
+        pad = 0.15 * (high - low) or 0.15 * abs(high) or 0.1
+        top = max(r.kl_mean or 0.0 for r in scored)
+        fig.update_xaxes(range=[low - pad, high + pad])
+        fig.update_yaxes(range=[0, 1.3 * top if top > 0 else 1.0])
+    else:
         empty(fig, "Run the ladder: each variant becomes a point, memory against quality loss")
     return styled(fig, "Memory against quality loss (down and left is better)", height=360)

@@ -12,7 +12,8 @@ from playground.measure.specs import EngineSpec, server_args
 
 # Arguments the playground adds for itself (where it listens, its key, its log): not the engine's settings.
 _OWN_WITH_VALUE = frozenset({"--model", "--host", "--port", "--api-key", "--served-model-name"})
-_OWN_FLAGS = frozenset({"--disable-uvicorn-access-log"})
+# --enable-tokenizer-info-endpoint: for the Accuracy tab's lm-eval (its own "Run this yourself" names it).
+_OWN_FLAGS = frozenset({"--disable-uvicorn-access-log", "--enable-tokenizer-info-endpoint"})
 # Environment that changes what the engine does (its GPUs; vLLM's CPU build reads its KV-cache size
 # from it); the playground's core binding and its fallback-kernel PYTHONPATH are its own arrangements.
 SHOWN_ENV = ("CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES", "VLLM_CPU_KVCACHE_SPACE")
