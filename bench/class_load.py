@@ -349,7 +349,8 @@ def start_app(refs: dict[str, EngineRef], data: Path, args: argparse.Namespace) 
     for name, ref in refs.items():
         env[f"PLAYGROUND_{name}"] = f"{ref.model},endpoint={ref.url},api_key={ref.key},label={name.lower()}"
     app_dir = args.app_dir.resolve()
-    env["PYTHONPATH"] = str(app_dir)  # its own package (an older checkout for a before/after run)
+    # its own package first (an older checkout for a before/after run), then whatever the caller had
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(app_dir), os.environ.get("PYTHONPATH", "")) if p)
     log = open(data / "app.log", "w")  # noqa: SIM115 - open for the app's whole life
     app = subprocess.Popen(
         [sys.executable, str(app_dir / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=app_dir
