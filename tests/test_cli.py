@@ -84,10 +84,11 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
     )
     assert out.returncode == 1
     assert "engine B" in out.stderr and "Invalid repository ID or local directory" in out.stderr
-    # the CLI's engine A started in a child process; the run's engine log counts it for this test
+    # the CLI's engines started in a child process; the run's engine log counts them for this test: A
+    # ready, B launched (the empty folder passes the pre-launch checks) and failed
     this_test = os.environ["PYTEST_CURRENT_TEST"]
     here = [s for s in read_starts(Path(os.environ[START_LOG_ENV])) if s.test == this_test]
-    assert [(s.name, s.outcome) for s in here] == [("A", "ready")]
+    assert sorted((s.name, s.outcome) for s in here) == [("A", "ready"), ("B", "failed")]
     a, b = json.loads(out.stdout)["engines"]
     assert a["text"] and a["error"] is None, "A still answers"
     assert b["error"] and b["text"] == ""

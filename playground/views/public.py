@@ -11,6 +11,10 @@ from pathlib import PurePosixPath
 # A /-rooted path: starts the text or follows a space, quote, bracket or '=' (not "tok/s" or a URL path).
 _ABSOLUTE = re.compile(r"(?<![\w.~/:-])/(?:[\w.@+-]+/?)+")
 HIDDEN_KEY = "(key hidden)"
+# Keys shorter than this are not taken out: replacing "k" everywhere broke every card and the charts'
+# JSON ("mar(key hidden)er"). Launched engines' keys are 32 characters; an operator's attached
+# endpoint with a shorter key is not kept secret by this scrubber (README, locked mode).
+MIN_KEY_CHARS = 8
 HIDDEN_ENGINE = "(engine)"
 
 
@@ -32,7 +36,7 @@ def scrub(text: str, private: Private, is_host_path: Callable[[str], bool] = lam
     """`text` without the private strings: known paths and any /-rooted path `is_host_path` accepts
     become their last component, addresses on an engine port "(engine)", keys "(key hidden)"."""
     for key in sorted(private.keys, key=len, reverse=True):
-        if key:
+        if len(key) >= MIN_KEY_CHARS:  # a one-letter "key" would be cut out of every word, JSON keys too
             text = text.replace(key, HIDDEN_KEY)
     # Whole paths first (a log file shows as its name), then what is left of the known ones.
     text = _ABSOLUTE.sub(lambda m: public_name(m.group(0)) if is_host_path(m.group(0)) else m.group(0), text)

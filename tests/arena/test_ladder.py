@@ -228,4 +228,4 @@ def test_ladder_cli_json(arena: Arena, tmp_path: Path) -> None:
     for v in result["variants"]:
         assert keys <= set(v)
         assert v["kl_mean"] == 0.0 and v["agreement"] == 1.0 and v["perplexity"] is None
-    assert "[ladder] measuring the baseline bf16" in out.stderr
+    assert "[ladder] showing and measuring the baseline bf16" in out.stderr

@@ -30,6 +30,10 @@ CALLS: dict[str, list[tuple[object, ...]]] = {
     "/export": [(None, "json"), (None, "csv"), (None, "html"), (999_999, "json")],
     "/plan": [("Qwen/Qwen2.5-0.5B", "H100-80GB", 4096, 0.9, 1)],
     "/refresh": [()],
+    "/refresh_charts": [()],
+    "/summary_accuracy": [()],
+    "/accuracy_latest": [()],
+    "/export_accuracy": [("json",), ("csv",), ("html",)],
 }
 
 

@@ -40,3 +40,11 @@ def test_every_string_inside_a_value_and_nothing_else() -> None:
     value = {"rows": [["/data/playground/a.log", 3, None]], "label": ("A: /srv/models/Qwen2.5-0.5B-AWQ",)}
     assert scrub_value(value, PRIVATE) == {"rows": [["playground/a.log", 3, None]], "label": ("A: Qwen2.5-0.5B-AWQ",)}
     assert scrub_value(12.5, PRIVATE) == 12.5
+
+
+def test_a_key_too_short_to_be_secret_is_left_in_the_text() -> None:
+    """A one-letter key replaced everywhere cut "k" out of every word and broke the charts' JSON."""
+    short = Private(keys=("k",))
+    assert scrub('{"marker": {"color": "blue"}} · tokens', short) == '{"marker": {"color": "blue"}} · tokens'
+    eight = Private(keys=("k3y-8chr",))
+    assert scrub("auth k3y-8chr here", eight) == "auth (key hidden) here"
