@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,23 +38,16 @@ from gradio_client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from class_instance import EngineRef, attached, start_app, start_engines, stop_app, wait_ready  # noqa: E402
 
 from playground.engines.client import fetch_metrics  # noqa: E402
-from playground.engines.server import free_port  # noqa: E402
 from playground.engines.stream_async import run_streams  # noqa: E402
 from playground.measure.generation import GenerationParams  # noqa: E402
 from playground.measure.metrics import percentile  # noqa: E402
 
 BUSY = "Queue is full"
-
-
-@dataclass(frozen=True)
-class EngineRef:
-    """An engine the reference streams go to and whose /metrics is read."""
-
-    url: str
-    key: str
-    model: str
 
 
 BROWSER_ENCODINGS = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chromium sends: Gradio compresses
@@ -304,83 +294,6 @@ def reference(args: argparse.Namespace, engines: dict[str, EngineRef]) -> dict[s
     return out
 
 
-def attached(url: str, key: str, model: str) -> EngineRef:
-    """An engine given by URL: its served model name from /v1/models unless given."""
-    url = url.rstrip("/")
-    if not model:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        model = httpx.get(f"{url}/v1/models", headers=headers, timeout=30).json()["data"][0]["id"]
-    return EngineRef(url, key, model)
-
-
-def start_engines(args: argparse.Namespace, data: Path) -> tuple[Any, dict[str, EngineRef]]:
-    """Both engines, started the way the app starts them (then attached to by app.py)."""
-    from playground.arena.core import Arena
-    from playground.arena.defaults import neutral_spec
-    from playground.engines.monitor import device_info
-    from playground.measure.specs import parse_spec
-
-    device = device_info()
-    specs = [parse_spec(s, base=neutral_spec(device)) for s in (args.a, args.b)]
-    arena = Arena(specs, data_dir=data, device=device)
-    for name in ("A", "B"):
-        print(f"[class] starting engine {name}: {arena.slot(name).spec.display_name}", file=sys.stderr, flush=True)
-        arena.start(name)
-    arena.sampler.stop()  # the app reads the engines; this process only launched them
-    refs = {}
-    for name in ("A", "B"):
-        engine = arena.slot(name).engine
-        assert engine is not None
-        refs[name] = EngineRef(engine.base_url, engine.api_key, engine.model_id)
-    return arena, refs
-
-
-def start_app(refs: dict[str, EngineRef], data: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    """app.py in locked mode, attached to the engines; returns it once its page serves."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "PLAYGROUND_DATA": str(data),
-        "PLAYGROUND_LOCKED": "0" if args.open else "1",
-        "PLAYGROUND_MAX_TOKENS": str(max(args.max_tokens, 1)),
-        "PLAYGROUND_REQUESTS_PER_MINUTE": str(max(args.compares * 2, 10)),
-    }
-    for name, ref in refs.items():
-        env[f"PLAYGROUND_{name}"] = f"{ref.model},endpoint={ref.url},api_key={ref.key},label={name.lower()}"
-    app_dir = args.app_dir.resolve()
-    # its own package first (an older checkout for a before/after run), then whatever the caller had
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(app_dir), os.environ.get("PYTHONPATH", "")) if p)
-    log = open(data / "app.log", "w")  # noqa: SIM115 - open for the app's whole life
-    app = subprocess.Popen(
-        [sys.executable, str(app_dir / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=app_dir
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if app.poll() is not None:
-            raise SystemExit(f"app.py exited with {app.returncode}; see {data / 'app.log'}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return app, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    raise SystemExit(f"app.py did not serve {url} within 300 s")
-
-
-def wait_ready(url: str, timeout_s: float = 900) -> None:
-    """Until both engine cards say ready (the app attached to them)."""
-    client = Client(url, verbose=False)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        cards = client.predict(api_name="/refresh")
-        if all("● ready" in str(c) for c in cards[:2]):
-            return
-        time.sleep(2.0)
-    raise SystemExit(f"the engines behind {url} were not ready within {timeout_s:.0f} s")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--a", help="engine spec for A: start the engines here")
@@ -423,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             (work / "app").mkdir()
             proc, url = start_app(engines, work / "app", args)
-            stack.append(lambda: _stop(proc))
+            stack.append(lambda: stop_app(proc))
             app = psutil.Process(proc.pid)
         wait_ready(url)
         result = run_class(args, url, engines, app)
@@ -436,16 +349,6 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in result.items():
             print(f"{key:>18}: {value}")
     return 0
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-import class_load  # noqa: E402
+import class_instance  # noqa: E402
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    arena, refs = class_load.start_engines(args, args.data)
+    arena, refs = class_instance.start_engines(args, args.data)
     try:
         args.out.write_text(json.dumps({n: vars(r) for n, r in refs.items()}))
         print(f"[pair] ready: {args.out}", file=sys.stderr, flush=True)

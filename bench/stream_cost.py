@@ -27,6 +27,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+import class_instance  # noqa: E402
 import class_load  # noqa: E402
 
 from tests.token_server import running  # noqa: E402
@@ -48,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="stream-cost-"))
     with running(step_ms=args.step_ms) as url_a, running(step_ms=args.step_ms) as url_b:
         refs = {
-            "A": class_load.EngineRef(url_a, "k", "token-server"),
-            "B": class_load.EngineRef(url_b, "k", "token-server"),
+            "A": class_instance.EngineRef(url_a, "k", "token-server"),
+            "B": class_instance.EngineRef(url_b, "k", "token-server"),
         }
         ns = argparse.Namespace(open=False, max_tokens=args.max_tokens, compares=1, app_dir=args.app_dir)
-        app, url = class_load.start_app(refs, work, ns)
+        app, url = class_instance.start_app(refs, work, ns)
         try:
-            class_load.wait_ready(url)
+            class_instance.wait_ready(url)
             proc = psutil.Process(app.pid)
             spies: list[subprocess.Popen | None] = []
             go = (lambda: spies.append(_spy(app.pid, work))) if args.profile else (lambda: None)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 if spy is not None:
                     spy.wait(120)
         finally:
-            class_load._stop(app)
+            class_instance.stop_app(app)
     cpu_s = result["app_cpu_s"]  # from the compares' release to the last answer, refresh ticks included
     tokens = result["answered"] * 2 * args.max_tokens
     per_token_ms = cpu_s / tokens * 1000 if tokens else None
