@@ -21,6 +21,7 @@ class EngineStart:
     name: str
     model: str
     test: str  # PYTEST_CURRENT_TEST when it started, e.g. "tests/test_cli.py::test_compare_json (call)"
+    ended_at: float = 0.0  # wall clock (time.time()) when it became ready or gave up; 0: not recorded
 
     @property
     def module(self) -> str:
@@ -44,7 +45,9 @@ def read_starts(path: Path) -> list[EngineStart]:
     starts = []
     for line in path.read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
-        starts.append(EngineStart(d["outcome"], float(d["seconds"]), d["name"], d["model"], d["test"]))
+        starts.append(
+            EngineStart(d["outcome"], float(d["seconds"]), d["name"], d["model"], d["test"], d.get("ended_at", 0.0))
+        )
     return starts
 
 
@@ -55,6 +58,8 @@ def summary_lines(starts: list[EngineStart], most: int = 15) -> list[str]:
     unready = sum(s.outcome != "ready" for s in starts)
     total = sum(s.seconds for s in starts)
     lines = [f"{len(starts)} vLLM engine starts ({unready} never ready), {total:.0f} s until ready or given up"]
+    if all(s.ended_at for s in starts):  # starts side by side overlap: the run's wall time they covered
+        lines[0] += f"; {wall_seconds(starts):.0f} s of wall time with at least one starting"
     per: dict[str, list[EngineStart]] = defaultdict(list)
     for s in starts:
         per[s.module].append(s)
@@ -66,6 +71,16 @@ def summary_lines(starts: list[EngineStart], most: int = 15) -> list[str]:
         more = f"({len(ranked) - most} more modules)"
         lines.append(f"{len(rest):4d} starts {sum(s.seconds for s in rest):7.0f} s  {more}")
     return lines
+
+
+def wall_seconds(starts: list[EngineStart]) -> float:
+    """The length of the union of the starts' spans: seconds of the run during which any engine was starting."""
+    spans = sorted((s.ended_at - s.seconds, s.ended_at) for s in starts)
+    total, reach = 0.0, float("-inf")
+    for begin, end in spans:
+        total += max(0.0, end - max(begin, reach))
+        reach = max(reach, end)
+    return total
 
 
 def changes(before: dict[str, EngineState], after: dict[str, EngineState]) -> list[str]:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from playground.measure.specs import EngineSpec
-from tests.engine_starts import EngineStart, EngineState, changes, read_starts, summary_lines
+from tests.engine_starts import EngineStart, EngineState, changes, read_starts, summary_lines, wall_seconds
 
 
 def start(test: str, seconds: float, outcome: str = "ready") -> EngineStart:
@@ -51,6 +51,17 @@ def test_summary_folds_the_cheapest_modules_into_one_line() -> None:
         "   1 starts      30 s  tests/m3.py",
         "   2 starts      30 s  (2 more modules)",
     ]
+
+
+def test_starts_side_by_side_count_their_wall_time_once() -> None:
+    pair = [EngineStart("ready", 40, n, "m", "tests/a.py::t (setup)", 1000.0 + d) for n, d in (("A", 0), ("B", 5))]
+    alone = EngineStart("failed", 10, "A", "m", "tests/b.py::t (call)", 2000.0)
+    assert wall_seconds(pair) == 45 and wall_seconds([*pair, alone]) == 55
+    assert summary_lines([*pair, alone])[0] == (
+        "3 vLLM engine starts (1 never ready), 90 s until ready or given up;"
+        " 55 s of wall time with at least one starting"
+    )
+    assert "wall time" not in summary_lines([start("tests/a.py::t (call)", 3)])[0], "older lines carry no clock"
 
 
 def test_changes_name_each_difference() -> None:

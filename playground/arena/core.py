@@ -1,13 +1,11 @@
 """The core: two engine slots, their engines' lifecycle, the memory monitor, the request history and
 the gate that orders compares against swaps. The UI and the CLI are thin shells over `Arena`.
 
-What the core does not do itself it holds as parts, each given only the services it uses:
-`variants` (the variant list and swaps), `ladder`, `insights` (quality, anatomy, summary,
-run-yourself), `saved` (the SQLite history and exports), `quantizer` and `quantized` (quantize,
-then load a result beside its base), `accuracy` (lm-eval against the engines), `watch` (memory and
-/metrics samples), `door` (visitor limits) and `room` (who shares the instance now). Any number of
-compares run at once and vLLM batches them; a swap, a ladder step or a restart waits for them
-through `gate`."""
+What the core does not do itself it holds as parts, each given only the services it uses: `variants`
+(the variant list and swaps), `ladder`, `insights`, `saved` (SQLite history, exports), `quantizer` and
+`quantized`, `accuracy` (lm-eval), `watch` (memory and /metrics samples), `door` (visitor limits) and
+`room` (who shares the instance now). Any number of compares run at once and vLLM batches them; a swap,
+a ladder step or a restart waits for them through `gate`."""
 
 from __future__ import annotations
 
@@ -18,7 +16,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from playground.arena import loadgen
 from playground.arena.accuracy import Evaluator
 from playground.arena.defaults import resolve_tiny
 from playground.arena.door import Door
@@ -26,6 +23,7 @@ from playground.arena.gate import GateTimeout, PaneGate
 from playground.arena.history import SavedRuns
 from playground.arena.insights import Insights
 from playground.arena.ladder import Ladder
+from playground.arena.loadgen import Sweeps
 from playground.arena.quantizer import QuantizedLoader, Quantizer
 from playground.arena.room import Room
 from playground.arena.settings import VisitorLimits
@@ -51,7 +49,6 @@ from playground.measure.specs import (
     placement_env,
     shared_gpus,
 )
-from playground.measure.sweep import SweepResult, SweepSettings
 from playground.store.sqlite import HistoryStore
 
 UI_UPDATE_S = 0.05  # one visitor's shell sees at most 20 updates a second; timestamps are taken per token
@@ -94,8 +91,14 @@ class Arena:
         self.history: list[RequestRecord] = []
         self._compares = 0
         self._lock = threading.Lock()
-        self._start_lock = threading.Lock()  # engines start one after the other, never at once
-        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-start")
+        # GPU engines start one after the other (vLLM's memory profiling counts what another engine
+        # allocates meanwhile); CPU engines have a fixed KV cache and a core each, so they start side by side.
+        self.starts_overlap = self.device.kind == "cpu"
+        shared = threading.Lock()
+        self._start_locks = {n: threading.Lock() if self.starts_overlap else shared for n in SLOT_NAMES}
+        self._starter = ThreadPoolExecutor(
+            max_workers=2 if self.starts_overlap else 1, thread_name_prefix="engine-start"
+        )
         self.limits = limits or VisitorLimits()
         self.door = Door(self.limits, self.slots)
         self.variants = Variants(self.device, self.slots, self.gate, self.start, self.status)
@@ -115,6 +118,7 @@ class Arena:
         self.sampler = monitor.Sampler(self.watch.sample_once, sample_interval_s)
         self.quantizer = Quantizer(data_dir, self.device)
         self.quantized = QuantizedLoader(self.device, self.slots, self.status, self.start_in_background)
+        self.sweeps = Sweeps(self.slots, self.status)  # each engine at rising concurrency
         self.accuracy = Evaluator(data_dir, self.slots, self.status, self.variants, self.ladder)
 
     # -- engines -----------------------------------------------------------------------------
@@ -156,7 +160,7 @@ class Arena:
         except (SpecError, ValueError, OSError) as exc:
             slot.start_error = str(exc)
             raise SpecError(str(exc)) from exc
-        with self._start_lock:
+        with self._start_locks[name]:
             self.stop(name)  # waits for the compares running on the panes
             slot.spec = spec
             self.variants.specs[spec.display_name] = spec  # a spec started from the form joins the variants
@@ -181,7 +185,7 @@ class Arena:
             raise AssertionError("unreachable")
 
     def start_in_background(self, name: str, spec: EngineSpec | None = None) -> Future[EngineStatus]:
-        """Queue a start; starts run one at a time in a worker thread (the UI polls `status`)."""
+        """Queue a start in a worker thread (the UI polls `status`); starts overlap only where `starts_overlap`."""
         slot = self.slot(name)
         spec = spec or slot.spec
         if problems := self.problems(name, spec):
@@ -189,15 +193,27 @@ class Arena:
         slot.spec = spec
         return self._starter.submit(self.start, name, spec)
 
-    def start_all(self) -> dict[str, EngineStatus | str]:
-        """Start A then B; a failure in one is reported and the other still starts."""
+    def start_all(
+        self, on_progress: Callable[[str], Callable[[EngineStatus], None] | None] = lambda _name: None
+    ) -> dict[str, EngineStatus | str]:
+        """Start both slots (side by side where `starts_overlap`, else A then B) and wait for them; a
+        failure in one is reported as its message and the other still starts."""
         out: dict[str, EngineStatus | str] = {}
-        for name in SLOT_NAMES:
+
+        def one(name: str) -> None:
             try:
-                out[name] = self.start(name)
+                out[name] = self.start(name, on_progress=on_progress(name))
             except (SpecError, EngineError) as exc:
                 out[name] = str(exc)
-        return out
+
+        threads = [threading.Thread(target=one, args=(n,), name=f"start-{n}") for n in SLOT_NAMES]
+        for t in threads:
+            t.start()
+            if not self.starts_overlap:
+                t.join()  # one after the other
+        for t in threads:
+            t.join()
+        return {n: out[n] for n in SLOT_NAMES}
 
     def stop(self, name: str) -> None:
         """Stop one slot's engine and free its memory, once the running compares are done; the other
@@ -370,25 +386,3 @@ class Arena:
     def with_spec(self, name: str, **changes: object) -> EngineSpec:
         """The slot's spec with some settings changed (for the shells' forms)."""
         return replace(self.slot(name).spec, **changes)  # type: ignore[arg-type]
-
-    # -- concurrency sweep -------------------------------------------------------------------
-    def sweep(
-        self,
-        settings: SweepSettings,
-        *,
-        slots: Sequence[str] = SLOT_NAMES,
-        on_progress: Callable[[float, str], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> SweepResult:
-        """Each slot's engine in turn at every concurrency level (playground/arena/loadgen.py); raises
-        SpecError for bad settings and loadgen.SweepBusy while another sweep runs on this arena."""
-        if problems := self.sweep_problems(settings, slots):
-            raise SpecError("; ".join(problems))
-        targets = [loadgen.target(self.slot(n), self.status(n)) for n in slots]
-        with loadgen.one_at_a_time(self):
-            return loadgen.run_sweep(targets, settings, on_progress=on_progress, cancel=cancel)
-
-    def sweep_problems(self, settings: SweepSettings, slots: Sequence[str] = SLOT_NAMES) -> list[str]:
-        """What is wrong with sweep settings for these slots' context lengths (checked before any start)."""
-        lens = [self.slot(n).spec.max_model_len for n in slots]
-        return settings.problems(min((n for n in lens if n), default=None))

@@ -6,16 +6,17 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from playground.arena.slot import Slot
+from playground.arena.slot import SLOT_NAMES, Slot
 from playground.engines import monitor
 from playground.engines.client import GenerationError, StreamOutcome, fetch_metrics, stream_generation, tokenize
 from playground.engines.stream_async import run_streams
 from playground.measure.generation import GenerationParams
 from playground.measure.records import EngineStatus
+from playground.measure.specs import SpecError
 from playground.measure.sweep import (
     EngineSweep,
     SweepLevel,
@@ -255,3 +256,30 @@ def _run_level(
         )
     level = aggregate_level(concurrency, outcomes, kv_cache_peak=poller.kv_peak, memory_peak_mb=poller.memory_peak_mb)
     return level, outcomes, poller.error
+
+
+class Sweeps:
+    """The arena's concurrency sweeps: each slot's engine in turn at every level, one sweep at a time."""
+
+    def __init__(self, slots: Mapping[str, Slot], status: Callable[[str], EngineStatus]):
+        self._slots, self._status = slots, status
+
+    def run(
+        self,
+        settings: SweepSettings,
+        *,
+        slots: Sequence[str] = SLOT_NAMES,
+        on_progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SweepResult:
+        """Raises SpecError for bad settings and SweepBusy while another sweep runs on these engines."""
+        if problems := self.problems(settings, slots):
+            raise SpecError("; ".join(problems))
+        targets = [target(self._slots[n], self._status(n)) for n in slots]
+        with one_at_a_time(self):
+            return run_sweep(targets, settings, on_progress=on_progress, cancel=cancel)
+
+    def problems(self, settings: SweepSettings, slots: Sequence[str] = SLOT_NAMES) -> list[str]:
+        """What is wrong with sweep settings for these slots' context lengths (checked before any start)."""
+        lens = [self._slots[n].spec.max_model_len for n in slots]
+        return settings.problems(min((n for n in lens if n), default=None))

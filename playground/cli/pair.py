@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from playground.arena.defaults import default_pair, neutral_spec, use_storage
-from playground.engines.server import EngineError
 from playground.measure.records import EngineStatus
 from playground.measure.specs import SpecError, check_pair, parse_spec
 
@@ -52,15 +51,15 @@ def arena_for(args: argparse.Namespace) -> Arena:
 
 
 def start_both(arena: Arena) -> bool:
-    """Start A then B with progress on stderr; True when both are ready."""
-    ok = True
+    """Start both engines (side by side on the CPU) with progress on stderr; True when both are ready."""
     for name in ("A", "B"):
         slot = arena.slot(name)
         print(f"[{name}] starting {slot.spec.model} (quantization {slot.spec.quantization})", file=sys.stderr)
-        try:
-            status = arena.start(name, on_progress=progress(name))
-            print(f"[{name}] ready in {status.startup_s or 0:.0f} s", file=sys.stderr)
-        except (SpecError, EngineError) as exc:
-            print(f"error: engine {name}: {exc}", file=sys.stderr)
+    ok = True
+    for name, status in arena.start_all(on_progress=progress).items():
+        if isinstance(status, str):
+            print(f"error: engine {name}: {status}", file=sys.stderr)
             ok = False
+        else:
+            print(f"[{name}] ready in {status.startup_s or 0:.0f} s", file=sys.stderr)
     return ok

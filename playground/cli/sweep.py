@@ -76,14 +76,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         arena = arena_for(args)
         settings = settings_from(args, arena.device.kind)
-        if problems := arena.sweep_problems(settings):
+        if problems := arena.sweeps.problems(settings):
             raise SpecError("; ".join(problems))
     except (SpecError, StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         failed = not start_both(arena)
-        result = arena.sweep(settings, on_progress=_progress())
+        result = arena.sweeps.run(settings, on_progress=_progress())
         for engine in result.engines:
             if engine.error:
                 print(f"error: engine {engine.slot}: {engine.error}", file=sys.stderr)

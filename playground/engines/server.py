@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import threading
@@ -25,6 +26,14 @@ from playground.measure.specs import EngineSpec, server_args
 from playground.procs.tree import stop_tree, tree_pids
 
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+# The server runs from `python -c` rather than `python -m SERVER_MODULE`. Where vLLM starts its engine
+# core and worker with multiprocessing's spawn (always on the CPU), each child first re-imports the
+# parent's __main__ module when it has one: with `-m` that is the whole API server, again in both children.
+# A `-c` main has nothing to re-import, and a tiny CPU engine is ready in 29 s instead of 36 (docs/NOTES.md).
+LAUNCHER = (
+    f"import runpy, sys; sys.argv[0] = {SERVER_MODULE!r}; "
+    f"runpy.run_module({SERVER_MODULE!r}, run_name='__main__', alter_sys=False)"
+)
 READY_TIMEOUT_S = 1200.0  # a cold first start on a GPU took 238 s (device README); hub downloads add more
 # Runs each engine under a small guard in the same process group: if the app dies without stopping
 # its engines (SIGKILL, a crash), the guard sees its parent change and kills the group, so no
@@ -109,7 +118,7 @@ class Engine:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.log_path = self.log_dir / f"engine-{self.name}-{stamp}-{port}.log"
         python = self.spec.python or engine_python()
-        cmd = [python, "-m", SERVER_MODULE, *server_args(self.spec, port=port)]
+        cmd = [python, "-c", LAUNCHER, *server_args(self.spec, port=port)]
         guarded = [python, "-c", GUARD, str(os.getpid()), *cmd]
         # The key goes in the environment, not argv, where any local user could read it in `ps`.
         env = {
@@ -120,7 +129,7 @@ class Engine:
             "VLLM_API_KEY": self.api_key,
         }
         with open(self.log_path, "wb") as log:
-            log.write(("$ " + " ".join(cmd) + "\n").encode())
+            log.write(("$ " + shlex.join(cmd) + "\n").encode())
             log.flush()
             self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
                 guarded,
@@ -200,6 +209,7 @@ class Engine:
         line = {
             "outcome": outcome,
             "seconds": round(time.monotonic() - self._started_at, 2),
+            "ended_at": round(time.time(), 2),  # with `seconds`: the span, so overlapping starts are not summed
             "name": self.name,
             "model": self.spec.model,
             "quantization": self.spec.quantization,

@@ -114,7 +114,9 @@ def _sweep_handler(arena: Arena, runs: _Runs):  # type: ignore[no-untyped-def]
         with runs.lock:
             runs.runs[id(this)] = this
         try:
-            this.result = arena.sweep(settings, on_progress=lambda f, text: progress(f, desc=text), cancel=this.stop)
+            this.result = arena.sweeps.run(
+                settings, on_progress=lambda f, text: progress(f, desc=text), cancel=this.stop
+            )
         except (SpecError, SweepBusy) as exc:
             return _render(None, f"✕ {exc}")
         finally:

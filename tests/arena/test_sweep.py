@@ -26,7 +26,7 @@ LONGER = SweepSettings(levels=(1, 2, 4), requests_per_level=4, input_tokens=24, 
 @pytest.fixture(scope="module")
 def swept(arena: Arena) -> tuple[SweepResult, list[tuple[float, str]]]:
     progress: list[tuple[float, str]] = []
-    result = arena.sweep(SMALL, on_progress=lambda f, text: progress.append((f, text)))
+    result = arena.sweeps.run(SMALL, on_progress=lambda f, text: progress.append((f, text)))
     return result, progress
 
 
@@ -77,7 +77,7 @@ def test_cancel_stops_early_and_leaves_the_engines_ready(arena: Arena) -> None:
         if text.startswith("A: concurrency 2"):
             cancel.set()
 
-    result = arena.sweep(LONGER, on_progress=on_progress, cancel=cancel)
+    result = arena.sweeps.run(LONGER, on_progress=on_progress, cancel=cancel)
     assert result.cancelled
     a, b = result.engines
     assert [lv.concurrency for lv in a.levels] == [1], "the interrupted level is left out"
@@ -86,15 +86,15 @@ def test_cancel_stops_early_and_leaves_the_engines_ready(arena: Arena) -> None:
 
 
 def test_one_sweep_at_a_time_and_bad_settings(arena: Arena) -> None:
-    with loadgen.one_at_a_time(arena), pytest.raises(SweepBusy, match="a sweep is already running"):
-        arena.sweep(SMALL)
+    with loadgen.one_at_a_time(arena.sweeps), pytest.raises(SweepBusy, match="a sweep is already running"):
+        arena.sweeps.run(SMALL)
     with pytest.raises(SpecError, match="exceed the engines' context of 512"):
-        arena.sweep(SweepSettings(levels=(1,), input_tokens=500, output_tokens=100))
+        arena.sweeps.run(SweepSettings(levels=(1,), input_tokens=500, output_tokens=100))
 
 
 def test_engines_not_started_are_reported_per_engine(tmp_path: Path) -> None:
     idle = Arena((SPEC_A, SPEC_B), data_dir=tmp_path, device=DEVICE)
-    result = idle.sweep(SMALL, slots=("B",))
+    result = idle.sweeps.run(SMALL, slots=("B",))
     (b,) = result.engines
     assert b.levels == () and b.error == "engine B is not ready (not started)"
 

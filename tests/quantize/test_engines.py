@@ -4,6 +4,7 @@ against the engine's own command line. The load button is driven through the rea
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from gradio_client import Client
 
 from playground.arena.core import SLOT_NAMES, Arena
-from playground.engines.server import SERVER_MODULE
+from playground.engines.server import LAUNCHER
 from playground.measure.generation import GenerationParams
 from playground.quantize.runner import QuantOutcome
 from tests.conftest import lend_shared
@@ -94,8 +95,8 @@ def test_the_serve_line_parses_to_what_each_engine_ran(qarena: Arena) -> None:
     for name in SLOT_NAMES:
         engine = qarena.slot(name).engine
         assert engine is not None and engine.log_path is not None
-        launched = engine.log_path.read_text().splitlines()[0].removeprefix("$ ").split()
-        argv = launched[launched.index(SERVER_MODULE) + 1 :]
+        launched = shlex.split(engine.log_path.read_text().splitlines()[0].removeprefix("$ "))
+        argv = launched[launched.index(LAUNCHER) + 1 :]
         commands += [("serve", serve_argv(qarena.insights.run_yourself(name).vllm_serve)), ("api_server", argv)]
     parsed = vllm_engine_args(commands)
     for served, ran in zip(parsed[::2], parsed[1::2], strict=True):
