@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from playground.arena.ladder import Ladder
 from playground.arena.slot import Slot
 from playground.arena.variants import Variants
 from playground.engines.server import EngineError
-from playground.lmeval.runner import EvalError, EvalSettings, EvalTarget, run_lm_eval
+from playground.lmeval.runner import CANCELLED, EvalError, EvalSettings, EvalTarget, run_lm_eval
 from playground.lmeval.tasks import TaskError, resolve_task
 from playground.measure.accuracy import AccuracyReport, EngineAccuracy, chance_level
 from playground.measure.records import EngineStatus
@@ -54,7 +54,8 @@ def check_request(task: str, limit: int | None, fewshot: int) -> list[str]:
 
 
 class Evaluator:
-    """Runs lm-eval against the arena's engines, one at a time, and keeps every finished report."""
+    """Runs lm-eval against the arena's engines (A and B at once, ladder variants in turn) and keeps every
+    finished report."""
 
     def __init__(
         self,
@@ -81,7 +82,7 @@ class Evaluator:
         engines: str = PAIR,
         cancel: threading.Event | None = None,
     ) -> Iterator[AccuracyProgress]:
-        """Score each engine in turn; yields progress, the last one done with the report or an error.
+        """Score the engines (A and B at once); yields progress, the last one done with the report or an error.
 
         A report is saved only when every engine was scored, so a failure leaves nothing half-written."""
         if problems := check_request(task, limit, fewshot):
@@ -104,29 +105,13 @@ class Evaluator:
             yield AccuracyProgress(str(exc), 0.0, done=True, error=str(exc))
             return
         plan = self._plan(engines)
+        # A and B already run side by side, so they are scored at once; ladder variants take turns in B.
+        rounds = [plan] if engines == PAIR else [[step] for step in plan]
         scored: list[EngineAccuracy] = []
-        for n, (pane, label) in enumerate(plan):
-            base = n / len(plan)
-            yield AccuracyProgress(f"{label}: getting the engine ready", base, scored=tuple(scored))
-            progress: list[tuple[int, int]] = []
-            try:
-                target = self._target(pane, label)
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lm-eval") as pool:
-                    job = pool.submit(
-                        run_lm_eval,
-                        target,
-                        settings,
-                        workdir / f"engine-{n}",
-                        on_progress=_recorder(progress),
-                        cancel=cancel,
-                    )
-                    while not job.done():
-                        wait([job], timeout=0.5)
-                        yield self._step(label, progress, base, len(plan), scored)
-                    scored.append(job.result())  # raises what lm-eval's run raised
-            except (EvalError, EngineError, SpecError) as exc:
-                error = self._explain(pane, label, exc)
-                yield AccuracyProgress(error, base, done=True, error=error, scored=tuple(scored))
+        for group in rounds:
+            error = yield from self._round(group, len(plan), settings, workdir, scored, cancel)
+            if error:
+                yield AccuracyProgress(error, len(scored) / len(plan), done=True, error=error, scored=tuple(scored))
                 return
         items = scored[0].items
         report = AccuracyReport(settings.task.name, limit, fewshot, tuple(scored), chance_level(items))
@@ -134,15 +119,48 @@ class Evaluator:
         text = f"{len(scored)} engines scored on {settings.task.name}"
         yield AccuracyProgress(text, 1.0, report, done=True, scored=tuple(scored))
 
-    @staticmethod
-    def _step(
-        label: str, progress: list[tuple[int, int]], base: float, engines: int, scored: list[EngineAccuracy]
-    ) -> AccuracyProgress:
-        """lm-eval's own request count for the engine being scored, as a progress line."""
-        done, total = progress[-1] if progress else (0, 0)
-        text = f"{label}: {done} of {total} requests" if total else f"{label}: lm-eval is starting"
-        fraction = base + (done / total if total else 0.0) / engines
-        return AccuracyProgress(text, fraction, scored=tuple(scored), engine=label, requests=(done, total))
+    def _round(
+        self,
+        group: list[tuple[str, str]],
+        engines: int,
+        settings: EvalSettings,
+        workdir: Path,
+        scored: list[EngineAccuracy],
+        cancel: threading.Event,
+    ) -> Generator[AccuracyProgress, None, str]:
+        """Score the (pane, label) pairs of `group` at once, appending to `scored`; returns an error or ""."""
+        stop = threading.Event()  # the user's cancel, or another engine of the round failing
+        labels = [label for _, label in group]
+        progress: list[list[tuple[int, int]]] = [[] for _ in group]
+        first = len(scored)
+        jobs: list[Future[EngineAccuracy]] = []
+        with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="lm-eval") as pool:
+            for n, (pane, label) in enumerate(group):
+                yield AccuracyProgress(f"{label}: getting the engine ready", first / engines, scored=tuple(scored))
+                try:
+                    target = self._target(pane, label)
+                except (EngineError, SpecError) as exc:
+                    stop.set()
+                    return self._explain(pane, label, exc)
+                out = workdir / f"engine-{first + n}"
+                record = _recorder(progress[n])
+                jobs.append(pool.submit(run_lm_eval, target, settings, out, on_progress=record, cancel=stop))
+            while not all(job.done() for job in jobs):
+                wait(jobs, timeout=0.5, return_when=FIRST_EXCEPTION)
+                if cancel.is_set() or any(job.done() and job.exception() for job in jobs):
+                    stop.set()
+                for n in range(len(jobs)):
+                    yield _step(labels, progress, n, first, engines, scored)
+        failures = [
+            (pane, label, error) for (pane, label), job in zip(group, jobs, strict=True) if (error := job.exception())
+        ]
+        if failures:  # the engine that failed, not the others of its round that it stopped
+            pane, label, error = next((f for f in failures if str(f[2]) != CANCELLED), failures[0])
+            if not isinstance(error, (EvalError, EngineError, SpecError)):
+                raise error  # a bug, not a failed evaluation
+            return self._explain(pane, label, error)
+        scored.extend(job.result() for job in jobs)
+        return ""
 
     def save(self, report: AccuracyReport) -> dict[str, Any]:
         """Save a finished report with both forms of its lm_eval lines; the saved JSON."""
@@ -184,11 +202,26 @@ class Evaluator:
 
 def _recorder(seen: list[tuple[int, int]]) -> Callable[[int, int], None]:
     """A progress callback that appends lm-eval's (done, total) to `seen` (read by the generator's thread)."""
+    return lambda done, total: seen.append((done, total))
 
-    def record(done: int, total: int) -> None:
-        seen.append((done, total))
 
-    return record
+def _step(
+    labels: list[str],
+    progress: list[list[tuple[int, int]]],
+    n: int,
+    first: int,
+    engines: int,
+    scored: list[EngineAccuracy],
+) -> AccuracyProgress:
+    """lm-eval's own request counts, (done, total) as it reported them, for the engines being scored, as
+    one progress line about engine `n` of the round; `first` engines of `engines` were scored before it."""
+    parts, fraction = [], first / engines
+    for label, seen in zip(labels, progress, strict=True):
+        done, total = seen[-1] if seen else (0, 0)
+        parts.append(f"{label}: {done} of {total} requests" if total else f"{label}: lm-eval is starting")
+        fraction += (done / total if total else 0.0) / engines
+    done, total = progress[n][-1] if progress[n] else (0, 0)
+    return AccuracyProgress(" · ".join(parts), fraction, scored=tuple(scored), engine=labels[n], requests=(done, total))
 
 
 def engine_labels(reports: Sequence[dict[str, Any]]) -> list[str]:

@@ -20,6 +20,7 @@ from playground.procs.tree import stop_tree
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Concurrent requests per engine: vLLM batches them; 8 kept both tiny CPU engines busy without queueing.
 CONCURRENCY = 8
+CANCELLED = "the evaluation was cancelled"  # the EvalError of a run stopped by its cancel event
 
 
 class EvalError(RuntimeError):
@@ -108,7 +109,7 @@ def run_lm_eval(
     seconds = time.monotonic() - started
     text = log_path.read_text(encoding="utf-8", errors="replace")
     if cancel is not None and cancel.is_set():
-        raise EvalError("the evaluation was cancelled")
+        raise EvalError(CANCELLED)
     if proc.returncode != 0:
         raise EvalError(explain_failure(text, settings.task, target))
     items = tuple(item_from_sample(row) for row in _sample_rows(out_dir, settings.task.name))
