@@ -34,7 +34,7 @@ from playground.ui.quality import quality_tab
 from playground.ui.quantize import quantize_tab
 from playground.ui.summary import summary_tab
 from playground.ui.sweep import sweep_tab
-from playground.views import cards
+from playground.views import cards, charts
 from playground.views.run_yourself import as_markdown
 
 CSS = """
@@ -139,6 +139,7 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
     settings = settings or AppSettings()
     locked = settings.locked
     _no_matplotlib_search()
+    charts.use_theme()  # before any figure is built: styled() then skips validating the template
     with gr.Blocks(title="vLLM Quantization Playground") as demo:
         gr.Markdown(_intro(arena, locked))
         cards = _engine_row(arena, locked)

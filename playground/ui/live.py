@@ -109,7 +109,7 @@ class LiveRefresh:
             charts.kv_usage_figure(charts.thinned(list(arena.kv_usage)), labels),
         )
         return (
-            *(plot.postprocess(self.public(fig)) for plot, fig in zip(self.plots, figures, strict=True)),
+            *(self.public(plot.postprocess(fig)) for plot, fig in zip(self.plots, figures, strict=True)),
             self.public(cards.history_rows(arena.history[-HISTORY_ROWS:])),
         )
 

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import gradio as gr
 import plotly.io as pio
+from gradio.components.plot import PlotData
 
 from playground.arena.core import Arena
 from playground.arena.slot import SLOT_NAMES
@@ -70,6 +71,8 @@ def _public(value: Any, private: Private) -> Any:
         copy = original.with_name(f"public-{original.name}")
         copy.write_text(scrub(text, private, _is_host_path))
         return str(copy)
+    if isinstance(value, PlotData):  # a chart already serialised for gr.Plot: scrub its JSON as it is
+        return value.model_copy(update={"plot": scrub(value.plot, private, _is_host_path)})
     if hasattr(value, "to_plotly_json"):  # a plotly figure: its labels and hover text are strings too
         return pio.from_json(scrub(pio.to_json(value), private, _is_host_path))
     if isinstance(value, (list, tuple)):
