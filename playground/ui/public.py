@@ -62,7 +62,8 @@ def _is_host_path(path: str) -> bool:
 
 def _public(value: Any, private: Private) -> Any:
     """One output as a visitor may see it; an exported file becomes a scrubbed copy beside it."""
-    if isinstance(value, str) and len(value) < 4096 and os.path.isfile(value):
+    # A file name has no line break: a streamed answer with one is not stat'ed at every update.
+    if isinstance(value, str) and len(value) < 4096 and "\n" not in value and os.path.isfile(value):
         original = Path(value)
         try:
             text = original.read_text()
