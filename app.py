@@ -52,7 +52,7 @@ def main() -> None:
     try:
         port = int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
         # Each event's own limit is set in build_ui; queue_size bounds the wait: beyond it, "busy".
-        with_queue(demo, settings).launch(server_port=port, **launch_options(settings))
+        with_queue(demo, settings).launch(server_port=port, **launch_options(settings, demo))
     finally:
         arena.shutdown()
         # The interpreter's last garbage collection walks every object gradio, plotly and pandas made: about

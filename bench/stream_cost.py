@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "visitors": args.visitors,
         "answered": result["answered"],
+        "failed": result["failed"],  # what the first few unanswered compares said
         "tokens": tokens,
         "app_cpu_s": round(cpu_s, 2),
         "class_wall_s": result["class_wall_s"],

@@ -302,11 +302,17 @@ class Arena:
 
         worker = threading.Thread(target=run_all, name=f"compare-{number}", daemon=True)
         worker.start()
+        shown: tuple[dict[str, str], int] = ({}, 0)
         try:
             while worker.is_alive():
-                worker.join(max(UI_UPDATE_S, self.room.compares / UI_UPDATES_PER_S))
+                # The room's share of the update budget, once the visitor sees text; the first token at once.
+                worker.join(
+                    max(UI_UPDATE_S, self.room.compares / UI_UPDATES_PER_S) if any(shown[0].values()) else UI_UPDATE_S
+                )
                 texts = {n: answers[n].text if n in answers else (o.text if (o := live[n]) else "") for n in SLOT_NAMES}
-                yield CompareProgress(texts, dict(answers))  # done only below, with the saved run id
+                if (texts, len(answers)) != shown:  # an update costs the shell a thread hop and a message
+                    shown = (texts, len(answers))
+                    yield CompareProgress(texts, dict(answers))  # done only below, with the saved run id
         finally:
             if worker.is_alive():  # the consumer closed us mid-stream
                 left.set()

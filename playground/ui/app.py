@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from playground.arena.core import SLOT_NAMES, Arena
 from playground.arena.defaults import ASSETS, Storage
@@ -34,7 +35,8 @@ from playground.ui.quality import quality_tab
 from playground.ui.quantize import quantize_tab
 from playground.ui.summary import summary_tab
 from playground.ui.sweep import sweep_tab
-from playground.views import cards
+from playground.ui.ticks import PageTicks
+from playground.views import cards, charts
 from playground.views.run_yourself import as_markdown
 
 CSS = """
@@ -139,6 +141,7 @@ def build_ui(arena: Arena, settings: AppSettings | None = None, storage: Storage
     settings = settings or AppSettings()
     locked = settings.locked
     _no_matplotlib_search()
+    charts.use_theme()  # before any figure is built: styled() then skips validating the template
     with gr.Blocks(title="vLLM Quantization Playground") as demo:
         gr.Markdown(_intro(arena, locked))
         cards = _engine_row(arena, locked)
@@ -186,10 +189,20 @@ def with_queue(demo: gr.Blocks, settings: AppSettings) -> gr.Blocks:
     return demo.queue(default_concurrency_limit=2, max_size=settings.queue_size)
 
 
-def launch_options(settings: AppSettings) -> dict[str, Any]:
-    """demo.launch() options: the theme and CSS, and worker threads for every event type together
-    (Gradio's default of 40 would cap a class of 40 streaming compares plus their pages' refreshes)."""
-    return {**LAUNCH_OPTIONS, "max_threads": settings.max_threads}
+def launch_options(settings: AppSettings, demo: gr.Blocks | None = None) -> dict[str, Any]:
+    """demo.launch() options: the theme and CSS, worker threads for every event type together
+    (Gradio's default of 40 would cap a class of 40 streaming compares plus their pages' refreshes),
+    and with `demo`, its page ticks answered from bytes (ui/ticks.py)."""
+    options = {**LAUNCH_OPTIONS, "max_threads": settings.max_threads}
+    if (live := getattr(demo, "live", None)) is not None:
+        ticks = Middleware(
+            PageTicks,
+            live=live,
+            auth=lambda: bool(getattr(demo, "auth", None)),
+            known=lambda session: session in demo.state_holder,  # type: ignore[union-attr]
+        )
+        options["app_kwargs"] = {"middleware": [ticks]}
+    return options
 
 
 def _engine_row(arena: Arena, locked: bool) -> dict[str, gr.Markdown]:

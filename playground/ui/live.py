@@ -51,6 +51,12 @@ class SharedBuild:
                 self.builds += 1
             return self._value
 
+    def fresh(self) -> tuple[Any, ...] | None:
+        """The current value if it is younger than `max_age_s`, else None; never builds (the event
+        loop's tick cache asks this, and a build there would stall every request)."""
+        with self._lock:
+            return self._value if time.monotonic() - self._at <= self.max_age_s else None
+
 
 class LiveRefresh:
     """The two tick handlers over one arena: `cards` (every second) and `charts` (every few)."""
@@ -109,7 +115,7 @@ class LiveRefresh:
             charts.kv_usage_figure(charts.thinned(list(arena.kv_usage)), labels),
         )
         return (
-            *(plot.postprocess(self.public(fig)) for plot, fig in zip(self.plots, figures, strict=True)),
+            *(self.public(plot.postprocess(fig)) for plot, fig in zip(self.plots, figures, strict=True)),
             self.public(cards.history_rows(arena.history[-HISTORY_ROWS:])),
         )
 

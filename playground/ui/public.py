@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import gradio as gr
 import plotly.io as pio
+from gradio.components.plot import PlotData
 
 from playground.arena.core import Arena
 from playground.arena.slot import SLOT_NAMES
@@ -61,7 +62,8 @@ def _is_host_path(path: str) -> bool:
 
 def _public(value: Any, private: Private) -> Any:
     """One output as a visitor may see it; an exported file becomes a scrubbed copy beside it."""
-    if isinstance(value, str) and len(value) < 4096 and os.path.isfile(value):
+    # A file name has no line break: a streamed answer with one is not stat'ed at every update.
+    if isinstance(value, str) and len(value) < 4096 and "\n" not in value and os.path.isfile(value):
         original = Path(value)
         try:
             text = original.read_text()
@@ -70,6 +72,8 @@ def _public(value: Any, private: Private) -> Any:
         copy = original.with_name(f"public-{original.name}")
         copy.write_text(scrub(text, private, _is_host_path))
         return str(copy)
+    if isinstance(value, PlotData):  # a chart already serialised for gr.Plot: scrub its JSON as it is
+        return value.model_copy(update={"plot": scrub(value.plot, private, _is_host_path)})
     if hasattr(value, "to_plotly_json"):  # a plotly figure: its labels and hover text are strings too
         return pio.from_json(scrub(pio.to_json(value), private, _is_host_path))
     if isinstance(value, (list, tuple)):

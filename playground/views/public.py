@@ -39,11 +39,13 @@ def scrub(text: str, private: Private, is_host_path: Callable[[str], bool] = lam
         if len(key) >= MIN_KEY_CHARS:  # a one-letter "key" would be cut out of every word, JSON keys too
             text = text.replace(key, HIDDEN_KEY)
     # Whole paths first (a log file shows as its name), then what is left of the known ones.
-    text = _ABSOLUTE.sub(lambda m: public_name(m.group(0)) if is_host_path(m.group(0)) else m.group(0), text)
-    for path in sorted(private.paths, key=len, reverse=True):
-        if path and path != "/":
-            text = text.replace(path.rstrip("/"), public_name(path))
-    for port in private.ports:  # after the paths: an engine's log file is named after its port
+    # Each pass runs only where its text can match: a streamed answer is scrubbed at every update.
+    if "/" in text:
+        text = _ABSOLUTE.sub(lambda m: public_name(m.group(0)) if is_host_path(m.group(0)) else m.group(0), text)
+        for path in sorted(private.paths, key=len, reverse=True):
+            if path and path != "/":
+                text = text.replace(path.rstrip("/"), public_name(path))
+    for port in (p for p in private.ports if str(p) in text):  # after the paths: a log is named after its port
         address = rf"(?:https?://)?(?:[\w.-]+|\[[0-9a-fA-F:]+\]):{port}\b(?:/[\w/.-]*)?"
         text = re.sub(address, HIDDEN_ENGINE, text)
         text = re.sub(rf"\bport {port}\b|(?<=-){port}(?=\.log\b)", HIDDEN_ENGINE, text)
