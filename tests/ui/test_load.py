@@ -110,9 +110,12 @@ def test_refresh_work_does_not_grow_with_the_pages(app: gr.Blocks) -> None:
     one, ticks_one = poll(1, 6.0)
     thirty, ticks_thirty = poll(30, 6.0)
     print(f"\nsnapshots built in 6 s: {one} for 1 page ({ticks_one} ticks), {thirty} for 30 ({ticks_thirty} ticks)")
-    assert 1 <= one <= 2 * (6 / 0.5 + 2), "at most one build of each part per max_age_s, whatever the ticks"
-    assert thirty <= one + 4, "30 pages cost the same number of builds as one"
-    assert ticks_thirty >= 5 * thirty, "many ticks were answered from each build"
+    # The bound is the builds' own rate (one of each part per max_age_s), the same for any number of
+    # pages; comparing the two counts to each other would measure the machine's load, not the app.
+    bound = 2 * (6 / 0.5 + 2)
+    assert 1 <= one <= bound and 1 <= thirty <= bound, "at most one build of each part per max_age_s"
+    assert ticks_thirty >= 10 * ticks_one, "30 pages ticked many times as often ..."
+    assert ticks_thirty >= 5 * thirty, "... and many ticks were answered from each build"
 
 
 def test_a_visitor_who_leaves_mid_compare_is_cancelled_at_the_engine(app: gr.Blocks, arena: Arena) -> None:
