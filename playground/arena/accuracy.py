@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,12 +145,17 @@ class Evaluator:
                 out = workdir / f"engine-{first + n}"
                 record = _recorder(progress[n])
                 jobs.append(pool.submit(run_lm_eval, target, settings, out, on_progress=record, cancel=stop))
-            while not all(job.done() for job in jobs):
-                wait(jobs, timeout=0.5, return_when=FIRST_EXCEPTION)
-                if cancel.is_set() or any(job.done() and job.exception() for job in jobs):
+            try:
+                while not all(job.done() for job in jobs):
+                    # Once stopping, wait for the others to end (FIRST_EXCEPTION would return at once).
+                    wait(jobs, timeout=0.5, return_when=ALL_COMPLETED if stop.is_set() else FIRST_EXCEPTION)
+                    if cancel.is_set() or any(job.done() and job.exception() for job in jobs):
+                        stop.set()
+                    for n in range(len(jobs)):
+                        yield _step(labels, progress, n, first, engines, scored)
+            finally:  # the consumer went away or an interrupt: lm-eval runs in its own process group
+                if not all(job.done() for job in jobs):
                     stop.set()
-                for n in range(len(jobs)):
-                    yield _step(labels, progress, n, first, engines, scored)
         failures = [
             (pane, label, error) for (pane, label), job in zip(group, jobs, strict=True) if (error := job.exception())
         ]

@@ -205,11 +205,15 @@ class Arena:
                 out[name] = self.start(name, on_progress=on_progress(name))
             except (SpecError, EngineError) as exc:
                 out[name] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - reported for this slot; the other still starts
+                out[name] = f"{type(exc).__name__}: {exc}"
 
+        a, b = (self.slots[n].spec for n in SLOT_NAMES)  # a pair that does not fit together starts A, then B
+        overlap = self.starts_overlap and not check_pair(a, b, self.device)
         threads = [threading.Thread(target=one, args=(n,), name=f"start-{n}") for n in SLOT_NAMES]
         for t in threads:
             t.start()
-            if not self.starts_overlap:
+            if not overlap:
                 t.join()  # one after the other
         for t in threads:
             t.join()
@@ -303,6 +307,7 @@ class Arena:
         worker = threading.Thread(target=run_all, name=f"compare-{number}", daemon=True)
         worker.start()
         shown: tuple[dict[str, str], int] = ({}, 0)
+        last = time.monotonic()
         try:
             while worker.is_alive():
                 # The room's share of the update budget, once the visitor sees text; the first token at once.
@@ -310,8 +315,9 @@ class Arena:
                     max(UI_UPDATE_S, self.room.compares / UI_UPDATES_PER_S) if any(shown[0].values()) else UI_UPDATE_S
                 )
                 texts = {n: answers[n].text if n in answers else (o.text if (o := live[n]) else "") for n in SLOT_NAMES}
-                if (texts, len(answers)) != shown:  # an update costs the shell a thread hop and a message
-                    shown = (texts, len(answers))
+                # An update costs a thread hop and a message; one a second at least, so a visitor who left is noticed.
+                if (texts, len(answers)) != shown or time.monotonic() - last >= 1.0:
+                    shown, last = (texts, len(answers)), time.monotonic()
                     yield CompareProgress(texts, dict(answers))  # done only below, with the saved run id
         finally:
             if worker.is_alive():  # the consumer closed us mid-stream

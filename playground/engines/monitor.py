@@ -148,15 +148,17 @@ class Sampler:
         self.last_error: str = ""
         self.errors = 0
         self._stop = threading.Event()
+        self._starting = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the loop (idempotent)."""
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
-        self._thread.start()
+        """Start the loop (idempotent, and safe from two engine starts at once)."""
+        with self._starting:
+            if self._thread and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop the loop and wait for it."""

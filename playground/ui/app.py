@@ -200,6 +200,7 @@ def launch_options(settings: AppSettings, demo: gr.Blocks | None = None) -> dict
             live=live,
             auth=lambda: bool(getattr(demo, "auth", None)),
             known=lambda session: session in demo.state_holder,  # type: ignore[union-attr]
+            fn_index=lambda name: next((i for i, fn in demo.fns.items() if fn.api_name == name), None),  # type: ignore[union-attr]
         )
         options["app_kwargs"] = {"middleware": [ticks]}
     return options

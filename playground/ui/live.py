@@ -39,23 +39,22 @@ class SharedBuild:
         self.max_age_s = max_age_s
         self.builds = 0  # how often it was built (tests hold this flat as pages are added)
         self._lock = threading.Lock()
-        self._at = float("-inf")
-        self._value: tuple[Any, ...] = ()
+        self._built: tuple[tuple[Any, ...], float] = ((), float("-inf"))  # the value and when it was built
 
     def get(self) -> tuple[Any, ...]:
         """The current value, rebuilt when older than `max_age_s`."""
         with self._lock:
-            if time.monotonic() - self._at > self.max_age_s:
-                self._value = self._build()
-                self._at = time.monotonic()
+            if time.monotonic() - self._built[1] > self.max_age_s:
+                value = self._build()
+                self._built = (value, time.monotonic())  # one assignment: `fresh` reads it without the lock
                 self.builds += 1
-            return self._value
+            return self._built[0]
 
     def fresh(self) -> tuple[Any, ...] | None:
-        """The current value if it is younger than `max_age_s`, else None; never builds (the event
-        loop's tick cache asks this, and a build there would stall every request)."""
-        with self._lock:
-            return self._value if time.monotonic() - self._at <= self.max_age_s else None
+        """The current value if it is younger than `max_age_s`, else None; never builds and never waits
+        for a build (the event loop's tick cache asks this: waiting there would stall every request)."""
+        value, at = self._built
+        return value if time.monotonic() - at <= self.max_age_s else None
 
 
 class LiveRefresh:

@@ -46,6 +46,7 @@ class PageTicks:
         live: LiveRefresh,
         auth: Callable[[], bool] = lambda: False,
         known: Callable[[str], bool] = lambda _: True,
+        fn_index: Callable[[str], int | None] = lambda _: None,
     ):
         self.app = app
         self.builds: dict[str, SharedBuild] = {"refresh": live.cards_build, "refresh_charts": live.charts_build}
@@ -54,6 +55,9 @@ class PageTicks:
         # Whether Gradio holds this session's state: a new page's first tick goes through Gradio, which
         # builds it then (~35 ms), as before, and not when the visitor's first compare starts.
         self.known = known
+        # The tick's own function id: Gradio obeys a body's `fn_index` over the route's name, so a tick
+        # naming another function is passed through and never stored as this tick's answer.
+        self.fn_index = fn_index
         self._answers: dict[str, _Answer] = {}
         self.served = 0  # ticks answered from bytes (tests and benchmarks read these two)
         self.passed = 0  # ticks Gradio answered
@@ -66,7 +70,7 @@ class PageTicks:
         body = await _read_body(receive)
         if body is None:  # the page went away before its tick was read: nothing to answer
             return
-        session = _plain_session(body)
+        session = _plain_session(body, self.fn_index(name))
         answer = self._stored(name, session)
         if answer is not None:
             self.seen(session or None)
@@ -116,14 +120,16 @@ def _tick_name(scope: Scope) -> str | None:
     return name if name in TICKS else None
 
 
-def _plain_session(body: bytes) -> str | None:
+def _plain_session(body: bytes, fn_index: int | None) -> str | None:
     """The session hash of a tick as the browser sends it ('' without one), or None for anything
-    else (inputs, `simple_format`, a batch): those change the answer, so Gradio answers them."""
+    else (inputs, `simple_format`, a batch, another function's `fn_index`): Gradio answers those."""
     try:
         parsed = json.loads(body)
     except ValueError:
         return None
     if not isinstance(parsed, dict) or set(parsed) - PLAIN_KEYS or parsed.get("data") != []:
+        return None
+    if parsed.get("fn_index") is not None and parsed.get("fn_index") != fn_index:
         return None
     session = parsed.get("session_hash")
     return session if isinstance(session, str) else ""

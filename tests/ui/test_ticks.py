@@ -53,6 +53,11 @@ def tick(http: httpx.Client, demo: gr.Blocks, name: str, **body: Any) -> httpx.R
     return response
 
 
+def fn_of(demo: gr.Blocks, name: str) -> int:
+    """The function id Gradio gives the event with this api name."""
+    return next(i for i, fn in demo.fns.items() if fn.api_name == name)
+
+
 def without_timing(response: httpx.Response) -> dict[str, Any]:
     return {k: v for k, v in json.loads(response.content).items() if k not in TIMING}
 
@@ -64,7 +69,8 @@ def test_a_stored_tick_is_what_gradio_returns(app: gr.Blocks, name: str) -> None
         tick(http, app, name, session_hash=session)  # a new page: Gradio answers, and builds its state
         ticks = ticks_of(app)
         served, passed = ticks.served, ticks.passed
-        stored = tick(http, app, name, session_hash=session, fn_index=3, trigger_id=7, event_data=None)
+        own_fn = fn_of(app, name)
+        stored = tick(http, app, name, session_hash=session, fn_index=own_fn, trigger_id=7, event_data=None)
         assert (ticks.served, ticks.passed) == (served + 1, passed), "answered from the stored bytes"
         # simple_format is not a plain tick's: Gradio's own route answers it, for the same build.
         own = tick(http, app, name, session_hash=session, simple_format=False)
@@ -99,3 +105,18 @@ def test_other_requests_go_to_gradio(app: gr.Blocks) -> None:
         assert json.loads(unknown.content)["data"]
     assert ticks.served == served
     assert ticks.passed == passed + 2
+
+
+def test_a_tick_naming_another_function_is_never_stored(app: gr.Blocks) -> None:
+    """Gradio obeys a body's fn_index over the route's name: a POST to /run/refresh that names the charts'
+    function gets the charts from Gradio, and the pages' stored refresh answer stays the refresh."""
+    session = secrets.token_hex(6)
+    with httpx.Client(timeout=60, headers=BROWSER) as http:
+        plain = tick(http, app, "refresh", session_hash=session)
+        ticks = ticks_of(app)
+        passed = ticks.passed
+        other = tick(http, app, "refresh", session_hash=secrets.token_hex(6), fn_index=fn_of(app, "refresh_charts"))
+        assert ticks.passed == passed + 1, "Gradio answered it"
+        assert len(json.loads(other.content)["data"]) == 5, "with the charts' outputs"
+        again = tick(http, app, "refresh", session_hash=session)
+    assert without_timing(again) == without_timing(plain), "the pages still get the refresh"
