@@ -195,12 +195,14 @@ def launch_options(settings: AppSettings, demo: gr.Blocks | None = None) -> dict
     and with `demo`, its page ticks answered from bytes (ui/ticks.py)."""
     options = {**LAUNCH_OPTIONS, "max_threads": settings.max_threads}
     if (live := getattr(demo, "live", None)) is not None:
+        # Each event's function id, read once: the middleware asks for it on every page's tick.
+        fn_ids = {fn.api_name: i for i, fn in demo.fns.items() if isinstance(fn.api_name, str)}  # type: ignore[union-attr]
         ticks = Middleware(
             PageTicks,
             live=live,
             auth=lambda: bool(getattr(demo, "auth", None)),
             known=lambda session: session in demo.state_holder,  # type: ignore[union-attr]
-            fn_index=lambda name: next((i for i, fn in demo.fns.items() if fn.api_name == name), None),  # type: ignore[union-attr]
+            fn_index=fn_ids.get,
         )
         options["app_kwargs"] = {"middleware": [ticks]}
     return options
