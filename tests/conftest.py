@@ -20,6 +20,7 @@ from playground.engines.monitor import device_info
 from playground.engines.server import START_LOG_ENV
 from playground.ui.app import build_ui
 from tests.engine_starts import EngineState, changes, read_starts, summary_lines
+from tests.timeline import record
 
 DEVICE = device_info()
 # bf16 against AWQ 4-bit where this CPU's vLLM build has the 4-bit kernel (AVX-512), else against
@@ -54,6 +55,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("vLLM engines started by this run")
     for line in summary_lines(read_starts(Path(os.environ[START_LOG_ENV]))):
         terminalreporter.write_line(line)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each test phase on the run's timeline (tests/timeline.py), as the controller receives it."""
+    record(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Mark each report with whether its test used the session's shared engines."""
+    outcome = yield
+    outcome.get_result().user_properties.append(("shared", bool({"arena", "client"} & set(item.fixturenames))))
 
 
 def shared_state(arena: Arena) -> dict[str, EngineState]:
