@@ -32,6 +32,8 @@ SPEC_A, SPEC_B = tiny_pair(DEVICE)
 SHARED: list[Arena] = []
 BASELINE: dict[str, EngineState] = {}
 LENT: list[str] = []  # why the pair is lent out right now, if it is
+GIVEN_BACK_CHANGED: list[str] = []  # engines a loan left with other settings: restarted before the next user
+SHARED_FIXTURES = {"arena", "client"}  # a test that asks for one of these (or a fixture that does) uses the pair
 OWN_LOG: list[Path] = []  # the engine log this run made for itself
 
 
@@ -57,6 +59,27 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
+# Session fixtures costly enough that the tests using them run on one pytest-xdist worker (scripts/test runs
+# `--dist loadgroup`): there they are made once. Every other test runs with the rest of its module.
+ONE_WORKER_FIXTURES = {"quantized": "the tiny model quantized in every scheme (about a minute a run)"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's xdist group: its module, or the costly session fixture it shares with other modules.
+    Groups that start engines or use such a fixture come first, the others after them in file order, so
+    that the quick modules fill the workers' last minutes instead of an engine module starting at the end
+    (scripts/test passes --no-loadscope-reorder, which keeps this order)."""
+    group = {}
+    for item in items:
+        shared = sorted(ONE_WORKER_FIXTURES.keys() & set(item.fixturenames))
+        group[item] = shared[0] if shared else item.nodeid.split("::", 1)[0]
+    heavy = {group[i] for i in items if i.get_closest_marker("engine") or group[i] in ONE_WORKER_FIXTURES}
+    items.sort(key=lambda i: group[i] not in heavy)  # stable: file order within each part
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group[item]))
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Each test phase on the run's timeline (tests/timeline.py), as the controller receives it."""
     record(report)
@@ -66,7 +89,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Mark each report with whether its test used the session's shared engines."""
     outcome = yield
-    outcome.get_result().user_properties.append(("shared", bool({"arena", "client"} & set(item.fixturenames))))
+    outcome.get_result().user_properties.append(("shared", bool(SHARED_FIXTURES & set(item.fixturenames))))
 
 
 def shared_state(arena: Arena) -> dict[str, EngineState]:
@@ -81,9 +104,13 @@ def shared_state(arena: Arena) -> dict[str, EngineState]:
 @pytest.fixture(autouse=True)
 def shared_engines_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test: the shared engines have the processes, settings and states they had before it.
-    A test that changed them fails here, by name, and the pair is started again as it was for the next."""
+    A test that changed them fails here, by name, and the pair is started again as it was for the next.
+    Before a test that uses them: engines a loan gave back changed are started again as they were."""
+    if SHARED and GIVEN_BACK_CHANGED and not LENT and SHARED_FIXTURES & set(request.fixturenames):
+        restore(SHARED[0], GIVEN_BACK_CHANGED)
+        GIVEN_BACK_CHANGED.clear()
     yield
-    if not SHARED or LENT:
+    if not SHARED or LENT or GIVEN_BACK_CHANGED:
         return
     now = shared_state(SHARED[0])
     changed = changes(BASELINE, now)
@@ -104,8 +131,10 @@ def restore(arena: Arena, names: list[str]) -> None:
 
 @contextlib.contextmanager
 def lend_shared(arena: Arena, why: str) -> Iterator[Arena]:
-    """Lend the shared pair to a test module that reconfigures it and must give it back with the same
-    settings, ready; its processes are then the new baseline. Each use says why it cannot own its engines."""
+    """Lend the shared pair to a test module that reconfigures it. The borrower need not set it back:
+    engines that come back with other settings (or not ready) are started again as they were, but only
+    before the next test that uses the pair, so a loan at the end of a worker's run costs no restart.
+    New processes with the same settings become the baseline. Each use says why it cannot own its engines."""
     assert arena is SHARED[0] and not LENT, "lend the shared pair once at a time"
     LENT.append(why)
     try:
@@ -114,8 +143,8 @@ def lend_shared(arena: Arena, why: str) -> Iterator[Arena]:
         LENT.clear()
         after = shared_state(arena)
         wrong = [n for n, s in after.items() if s.spec != BASELINE[n].spec or s.state != "ready"]
-        restore(arena, wrong)  # new processes with the same settings are the new baseline
-        assert not wrong, f"the shared engines {wrong} came back changed from a loan ({why})"
+        GIVEN_BACK_CHANGED.extend(wrong)
+        BASELINE.update({n: s for n, s in after.items() if n not in wrong})
 
 
 @pytest.fixture(scope="session")
