@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from playground.arena.core import Arena
+
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +23,8 @@ def test_both_clients_get_the_same_work(arena: Arena, data_dir: Path, tmp_path: 
     engine = arena.slot("A").engine
     assert engine is not None
     attach = ["--endpoint", engine.base_url, "--api-key", engine.api_key, "--model", engine.model_id]
-    args = [*attach, "--tokenizer", engine.spec.model, "--levels", "2", "--repeats", "2", "--input-tokens", "32", "--output-tokens", "8"]
+    work = ["--levels", "2", "--repeats", "2", "--input-tokens", "32", "--output-tokens", "8"]
+    args = [*attach, "--tokenizer", engine.spec.model, *work]
     done = subprocess.run(
         [sys.executable, "bench/sweep_vs_vllm_bench.py", *args, "--out", str(out)],
         capture_output=True,
