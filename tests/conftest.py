@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import psutil
@@ -20,6 +21,7 @@ from playground.engines.monitor import device_info
 from playground.engines.server import START_LOG_ENV
 from playground.ui.app import build_ui
 from tests.engine_starts import EngineState, changes, read_starts, summary_lines
+from tests.scheduling import engines_first, make_scheduler
 from tests.timeline import record
 
 DEVICE = device_info()
@@ -59,25 +61,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
-# Session fixtures costly enough that the tests using them run on one pytest-xdist worker (scripts/test runs
-# `--dist loadgroup`): there they are made once. Every other test runs with the rest of its module.
-ONE_WORKER_FIXTURES = {"quantized": "the tiny model quantized in every scheme (about a minute a run)"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test's xdist group: its module, or the costly session fixture it shares with other modules.
-    Groups that start engines or use such a fixture come first, the others after them in file order, so
-    that the quick modules fill the workers' last minutes instead of an engine module starting at the end
-    (scripts/test passes --no-loadscope-reorder, which keeps this order)."""
-    group = {}
-    for item in items:
-        shared = sorted(ONE_WORKER_FIXTURES.keys() & set(item.fixturenames))
-        group[item] = shared[0] if shared else item.nodeid.split("::", 1)[0]
-    heavy = {group[i] for i in items if i.get_closest_marker("engine") or group[i] in ONE_WORKER_FIXTURES}
-    items.sort(key=lambda i: group[i] not in heavy)  # stable: file order within each part
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group[item]))
+    """Engine modules first (tests/scheduling.py)."""
+    engines_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadfile`, modules that share a costly fixture go to one worker (tests/scheduling.py)."""
+    return make_scheduler(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
