@@ -160,11 +160,14 @@ def test_bad_swaps_are_refused_clearly(ladder_arena: Arena) -> None:
         ladder_arena.variants.remove("bf16")
     with pytest.raises(SpecError, match="already a variant called 'GPTQ'"):
         ladder_arena.variants.add(GPTQ)
+    assert len(ladder_arena.variants.specs) == 4
+    ladder_arena.variants.add(replace(SPEC_A, label="fifth"))
+    ladder_arena.variants.add(replace(SPEC_A, label="sixth"))
     with pytest.raises(SpecError, match="at most 6 variants"):
-        ladder_arena.variants.add(replace(SPEC_A, label="sixth"))
         ladder_arena.variants.add(replace(SPEC_A, label="seventh"))
-    ladder_arena.variants.remove("sixth")
-    assert "sixth" not in ladder_arena.variants.specs
+    for label in ("fifth", "sixth"):
+        ladder_arena.variants.remove(label)
+    assert "sixth" not in ladder_arena.variants.specs and len(ladder_arena.variants.specs) == 4
 
 
 def test_cpu_build_has_no_sleep_mode(data_dir: Path) -> None:
