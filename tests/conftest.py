@@ -21,7 +21,7 @@ from playground.engines.monitor import device_info
 from playground.engines.server import START_LOG_ENV
 from playground.ui.app import build_ui
 from tests.engine_starts import EngineState, changes, read_starts, summary_lines
-from tests.scheduling import engines_first, make_scheduler
+from tests.scheduling import make_scheduler
 from tests.timeline import record
 
 DEVICE = device_info()
@@ -59,11 +59,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("vLLM engines started by this run")
     for line in summary_lines(read_starts(Path(os.environ[START_LOG_ENV]))):
         terminalreporter.write_line(line)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Engine modules first (tests/scheduling.py)."""
-    engines_first(items)
 
 
 @pytest.hookimpl(optionalhook=True)

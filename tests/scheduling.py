@@ -1,7 +1,9 @@
 """How scripts/test spreads the suite over its pytest-xdist workers (`-n 2 --dist loadfile`): each test
 module whole on one worker, so its module fixtures start once, except that modules sharing a costly session
-fixture go to one worker together, where it is made once; and modules that start engines are handed out
-first, so that quick modules fill the workers' last minutes instead of an engine start.
+fixture go to one worker together, where it is made once. Units are handed out in xdist's own order (most
+tests first). Handing the engine modules out first was tried and was slower: both workers then started
+their shared pairs and the modules' own engines at once (27 min 29 s of pytest against 24 min 23 s; each
+start 75-130 s instead of 30-60 s; docs/testing.md).
 
 pytest-xdist's own `--dist loadgroup` would do the first part from markers, but with pytest 9 its markers
 have no effect (it renames items through `Item._nodeid`, which pytest 9 no longer reads: docs/NOTES.md),
@@ -24,14 +26,6 @@ def scope(nodeid: str) -> str:
     """The unit of work a test belongs to: its module, or the group its module shares a worker with."""
     module = nodeid.split("::", 1)[0]
     return SAME_WORKER.get(module, module)
-
-
-def engines_first(items: list[pytest.Item]) -> None:
-    """Reorder the collection in place: the units with engine tests (or a costly shared fixture) first,
-    then the rest, each part in file order (scripts/test passes --no-loadscope-reorder, which keeps it)."""
-    grouped = set(SAME_WORKER.values())
-    heavy = {scope(i.nodeid) for i in items if i.get_closest_marker("engine") or scope(i.nodeid) in grouped}
-    items.sort(key=lambda i: scope(i.nodeid) not in heavy)
 
 
 def make_scheduler(config: pytest.Config, log: Any) -> Any:
