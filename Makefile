@@ -24,9 +24,13 @@ install: ## .venv, .venv-quant, .venv-eval and Chromium side by side (each skips
 eval-env: ## lm-evaluation-harness's own environment (.venv-eval) for the Accuracy tab, `eval` and their tests
 	@bash scripts/install-eval
 
+# ruff and mypy (about a minute of one core) run beside pytest, whose engine starts leave a core idle at
+# times; their output follows pytest's, and either failing fails the target.
 test: install ## install, lint, and run the whole suite (real vLLM CPU engines included)
-	@$(MAKE) --no-print-directory check
-	bash scripts/test
+	@mkdir -p data/logs; $(MAKE) --no-print-directory check > data/logs/check.log 2>&1 & check=$$!; \
+	bash scripts/test; tests=$$?; wait $$check; lint=$$?; \
+	echo "==> ruff and mypy (beside pytest; data/logs/check.log):"; cat data/logs/check.log; \
+	exit $$(( tests || lint ))
 
 tiny: setup ## build the tiny bf16/AWQ/GPTQ checkpoints into data/tiny
 	$(PY) -m playground tiny --out data/tiny

@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import psutil
@@ -20,6 +21,8 @@ from playground.engines.monitor import device_info
 from playground.engines.server import START_LOG_ENV
 from playground.ui.app import build_ui
 from tests.engine_starts import EngineState, changes, read_starts, summary_lines
+from tests.scheduling import make_scheduler
+from tests.timeline import record
 
 DEVICE = device_info()
 # bf16 against AWQ 4-bit where this CPU's vLLM build has the 4-bit kernel (AVX-512), else against
@@ -31,6 +34,8 @@ SPEC_A, SPEC_B = tiny_pair(DEVICE)
 SHARED: list[Arena] = []
 BASELINE: dict[str, EngineState] = {}
 LENT: list[str] = []  # why the pair is lent out right now, if it is
+GIVEN_BACK_CHANGED: list[str] = []  # engines a loan left with other settings: restarted before the next user
+SHARED_FIXTURES = {"arena", "client"}  # a test that asks for one of these (or a fixture that does) uses the pair
 OWN_LOG: list[Path] = []  # the engine log this run made for itself
 
 
@@ -56,6 +61,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadfile`, modules that share a costly fixture go to one worker (tests/scheduling.py)."""
+    return make_scheduler(config, log) if config.getvalue("dist") == "loadfile" else None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each test phase on the run's timeline (tests/timeline.py), as the controller receives it."""
+    record(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Mark each report with whether its test used the session's shared engines."""
+    outcome = yield
+    outcome.get_result().user_properties.append(("shared", bool(SHARED_FIXTURES & set(item.fixturenames))))
+
+
 def shared_state(arena: Arena) -> dict[str, EngineState]:
     """The shared engines' processes, settings and states."""
     states = {}
@@ -68,9 +91,13 @@ def shared_state(arena: Arena) -> dict[str, EngineState]:
 @pytest.fixture(autouse=True)
 def shared_engines_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test: the shared engines have the processes, settings and states they had before it.
-    A test that changed them fails here, by name, and the pair is started again as it was for the next."""
+    A test that changed them fails here, by name, and the pair is started again as it was for the next.
+    Before a test that uses them: engines a loan gave back changed are started again as they were."""
+    if SHARED and GIVEN_BACK_CHANGED and not LENT and SHARED_FIXTURES & set(request.fixturenames):
+        restore(SHARED[0], GIVEN_BACK_CHANGED)
+        GIVEN_BACK_CHANGED.clear()
     yield
-    if not SHARED or LENT:
+    if not SHARED or LENT or GIVEN_BACK_CHANGED:
         return
     now = shared_state(SHARED[0])
     changed = changes(BASELINE, now)
@@ -91,8 +118,10 @@ def restore(arena: Arena, names: list[str]) -> None:
 
 @contextlib.contextmanager
 def lend_shared(arena: Arena, why: str) -> Iterator[Arena]:
-    """Lend the shared pair to a test module that reconfigures it and must give it back with the same
-    settings, ready; its processes are then the new baseline. Each use says why it cannot own its engines."""
+    """Lend the shared pair to a test module that reconfigures it. The borrower need not set it back:
+    engines that come back with other settings (or not ready) are started again as they were, but only
+    before the next test that uses the pair, so a loan at the end of a worker's run costs no restart.
+    New processes with the same settings become the baseline. Each use says why it cannot own its engines."""
     assert arena is SHARED[0] and not LENT, "lend the shared pair once at a time"
     LENT.append(why)
     try:
@@ -101,8 +130,8 @@ def lend_shared(arena: Arena, why: str) -> Iterator[Arena]:
         LENT.clear()
         after = shared_state(arena)
         wrong = [n for n, s in after.items() if s.spec != BASELINE[n].spec or s.state != "ready"]
-        restore(arena, wrong)  # new processes with the same settings are the new baseline
-        assert not wrong, f"the shared engines {wrong} came back changed from a loan ({why})"
+        GIVEN_BACK_CHANGED.extend(wrong)
+        BASELINE.update({n: s for n, s in after.items() if n not in wrong})
 
 
 @pytest.fixture(scope="session")

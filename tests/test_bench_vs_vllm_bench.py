@@ -1,5 +1,6 @@
-"""bench/sweep_vs_vllm_bench.py end to end on the CPU: a real tiny engine, the playground's sweep and
-vLLM's own benchmark client (its module, from one long-lived process) given the same work."""
+"""bench/sweep_vs_vllm_bench.py end to end on the CPU: a real tiny engine (the session's bf16 engine,
+attached: the bench only sends requests), the playground's sweep and vLLM's own benchmark client (its
+module, from one long-lived process) given the same work."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from playground.arena.core import Arena
+
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_both_clients_get_the_same_work(data_dir: Path, tmp_path: Path) -> None:
+def test_both_clients_get_the_same_work(arena: Arena, data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "vs"
-    args = ["--spec", "tiny/bf16", "--levels", "2", "--repeats", "2", "--input-tokens", "32", "--output-tokens", "8"]
+    engine = arena.slot("A").engine
+    assert engine is not None
+    attach = ["--endpoint", engine.base_url, "--api-key", engine.api_key, "--model", engine.model_id]
+    work = ["--levels", "2", "--repeats", "2", "--input-tokens", "32", "--output-tokens", "8"]
+    args = [*attach, "--tokenizer", engine.spec.model, *work]
     done = subprocess.run(
         [sys.executable, "bench/sweep_vs_vllm_bench.py", *args, "--out", str(out)],
         capture_output=True,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from playground.arena.core import Arena
 from playground.engines.server import START_LOG_ENV
 from tests.conftest import DEVICE
 from tests.engine_starts import read_starts
@@ -67,12 +68,16 @@ def test_compare_json(data_dir: Path) -> None:
         assert e["text"] and 0 < e["output_tokens"] <= 12 and e["prompt_tokens"] > 0 and e["memory_mb"] > 0
 
 
-def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) -> None:
+def test_engine_that_cannot_start_fails_clearly(arena: Arena, data_dir: Path, tmp_path: Path) -> None:
+    """B cannot start; A (the session's bf16 engine, attached: the CLI's own starts are test_compare_json's
+    subject) still answers."""
     (tmp_path / "empty-model").mkdir()  # passes the pre-launch checks; vLLM finds no model in it
+    engine = arena.slot("A").engine
+    assert engine is not None
     out = run_cli(
         "compare",
         "--a",
-        "tiny/bf16",
+        f"tiny/bf16,endpoint={engine.base_url},api_key={engine.api_key}",
         "--b",
         str(tmp_path / "empty-model"),
         "--prompt",
@@ -84,11 +89,11 @@ def test_engine_that_cannot_start_fails_clearly(data_dir: Path, tmp_path: Path) 
     )
     assert out.returncode == 1
     assert "engine B" in out.stderr and "Invalid repository ID or local directory" in out.stderr
-    # the CLI's engines started in a child process; the run's engine log counts them for this test: A
-    # ready, B launched (the empty folder passes the pre-launch checks) and failed
+    # the CLI's engine started in a child process; the run's engine log counts it for this test: B
+    # launched (the empty folder passes the pre-launch checks) and failed; attached A started nothing
     this_test = os.environ["PYTEST_CURRENT_TEST"]
     here = [s for s in read_starts(Path(os.environ[START_LOG_ENV])) if s.test == this_test]
-    assert sorted((s.name, s.outcome) for s in here) == [("A", "ready"), ("B", "failed")]
+    assert sorted((s.name, s.outcome) for s in here) == [("B", "failed")]
     a, b = json.loads(out.stdout)["engines"]
     assert a["text"] and a["error"] is None, "A still answers"
     assert b["error"] and b["text"] == ""

@@ -26,13 +26,11 @@ GREEDY = GenerationParams(max_tokens=16, temperature=0.0, chat=False)
 @pytest.fixture(scope="module")
 def qarena(arena: Arena, quantized: dict[str, QuantOutcome]) -> Iterator[Arena]:
     """The session's engines (A: tiny bf16, B: its AWQ build). B serves the models quantized here
-    while this module runs (loaded by the UI's button), and gets its own settings back afterwards:
-    two more engines beside the session's would not fit a small CI machine, so the shared pair is lent
-    (tests/conftest.py checks it comes back with its settings, ready)."""
-    original = arena.slot("B").spec
+    while this module runs (loaded by the UI's button): two more engines beside the session's would not
+    fit a small CI machine, so the shared pair is lent. B gets its own settings back before the next test
+    that uses the pair (tests/conftest.py), or never, when no test after this module needs it."""
     with lend_shared(arena, "B serves the models quantized here; two more engines would not fit CI's memory"):
         yield arena
-        arena.start("B", original)
 
 
 @pytest.fixture(scope="module")
