@@ -26,14 +26,39 @@ from playground.measure.specs import EngineSpec, server_args
 from playground.procs.tree import stop_tree, tree_pids
 
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+# How a CPU engine starts its engine core and worker: "fork" (the playground's default) or "spawn" (vLLM's).
+CPU_START_ENV = "PLAYGROUND_CPU_START"
+CPU_FORK_MARK = "playground: the engine core and worker start by fork"
 # The server runs from `python -c` rather than `python -m SERVER_MODULE`. Where vLLM starts its engine
-# core and worker with multiprocessing's spawn (always on the CPU), each child first re-imports the
-# parent's __main__ module when it has one: with `-m` that is the whole API server, again in both children.
-# A `-c` main has nothing to re-import, and a tiny CPU engine is ready in 29 s instead of 36 (docs/NOTES.md).
-LAUNCHER = (
-    f"import runpy, sys; sys.argv[0] = {SERVER_MODULE!r}; "
-    f"runpy.run_module({SERVER_MODULE!r}, run_name='__main__', alter_sys=False)"
-)
+# core and worker with multiprocessing's spawn, each child first re-imports the parent's __main__ module
+# when it has one: with `-m` that is the whole API server, again in both children. A `-c` main has nothing
+# to re-import (a tiny CPU engine ready in 29 s instead of 36; docs/NOTES.md).
+# On the CPU, vLLM's platform always sets spawn, so both children still import vLLM, torch and
+# transformers again (about 13 s of CPU each on 2 cores). They fork from the API server instead, which
+# has imported them and has run no OpenMP work yet (vLLM's own default for library use is fork): a tiny
+# CPU engine is ready in 19 s instead of 49, with 23 s of CPU instead of 51. The worker still binds its
+# OpenMP threads itself. `PLAYGROUND_CPU_START=spawn` keeps vLLM's choice. The CPU platform's hook runs
+# on the CPU only, so GPU engines are untouched.
+LAUNCHER = f"""
+import os, runpy, sys
+if os.environ.get({CPU_START_ENV!r}, "fork") == "fork":
+    try:
+        from vllm.platforms.cpu import CpuPlatform
+        _update = CpuPlatform.check_and_update_config.__func__
+    except (ImportError, AttributeError):
+        _update = None
+    if _update is not None:
+        def _fork_children(cls, config):
+            if os.environ.get("VLLM_WORKER_MULTIPROC_METHOD") != "fork":
+                print({CPU_FORK_MARK!r}, flush=True)
+            _update(cls, config)
+            os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
+        CpuPlatform.check_and_update_config = classmethod(_fork_children)
+sys.argv[0] = {SERVER_MODULE!r}
+runpy.run_module({SERVER_MODULE!r}, run_name="__main__", alter_sys=False)
+"""
+# How the log's first line names LAUNCHER (many lines), so that the command reads on one line.
+LAUNCHER_NAME = f"<playground launcher of {SERVER_MODULE}>"
 READY_TIMEOUT_S = 1200.0  # a cold first start on a GPU took 238 s (device README); hub downloads add more
 # Runs each engine under a small guard in the same process group: if the app dies without stopping
 # its engines (SIGKILL, a crash), the guard sees its parent change and kills the group, so no
@@ -129,7 +154,8 @@ class Engine:
             "VLLM_API_KEY": self.api_key,
         }
         with open(self.log_path, "wb") as log:
-            log.write(("$ " + shlex.join(cmd) + "\n").encode())
+            shown = [LAUNCHER_NAME if arg == LAUNCHER else arg for arg in cmd]
+            log.write(("$ " + shlex.join(shown) + "\n").encode())
             log.flush()
             self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
                 guarded,

@@ -20,6 +20,21 @@ from playground.procs.tree import stop_tree
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Concurrent requests per engine: vLLM batches them; 8 kept both tiny CPU engines busy without queueing.
 CONCURRENCY = 8
+# Every `lm_eval run` first indexes lm-eval's own ~14,000 task YAML files: 10 of its 15 s of CPU on 2 cores
+# before the first request (docs/NOTES.md). A task the playground wrote from a JSONL file uses none of them, so
+# for those lm-eval runs through this launcher, which indexes the task's own folder only. The results are the
+# same: a task in --include_path overrides a built-in one of the same name anyway. The command shown to run it
+# yourself is the plain `lm_eval` line.
+LOCAL_ONLY_LAUNCHER = """
+import runpy, sys
+from lm_eval.tasks import manager
+_init = manager.TaskManager.__init__
+def _local_only(self, *args, include_defaults=True, **kwargs):
+    _init(self, *args, include_defaults=False, **kwargs)
+manager.TaskManager.__init__ = _local_only
+sys.argv[0] = "lm_eval"
+runpy.run_module("lm_eval", run_name="__main__", alter_sys=False)
+"""
 CANCELLED = "the evaluation was cancelled"  # the EvalError of a run stopped by its cancel event
 
 
@@ -90,7 +105,8 @@ def run_lm_eval(
     """Score one engine; raise EvalError with lm-eval's reason, or when cancelled."""
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "lm_eval.log"
-    cmd = [eval_python(), "-m", "lm_eval", "run", *lm_eval_args(target, settings, str(out_dir))]
+    main = ["-c", LOCAL_ONLY_LAUNCHER] if settings.task.self_contained else ["-m", "lm_eval"]
+    cmd = [eval_python(), *main, "run", *lm_eval_args(target, settings, str(out_dir))]
     if not Path(shutil.which(cmd[0]) or cmd[0]).exists():  # a path, or a command name on PATH
         raise EvalError(f"lm-eval's environment is missing ({cmd[0]}): run scripts/install-eval")
     env = {

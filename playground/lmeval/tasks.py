@@ -49,6 +49,11 @@ class EvalTask:
         """True for a task whose items are on this machine (the shipped one, a user's JSONL or YAML)."""
         return self.include_path is not None
 
+    @property
+    def self_contained(self) -> bool:
+        """True for a task whose YAML the playground wrote from a JSONL file: it names none of lm-eval's tasks."""
+        return self.items is not None
+
 
 def resolve_task(text: str, workdir: Path) -> EvalTask:
     """The task for `text`: the shipped task's name, a .jsonl or .yaml path, or an lm-eval task name."""

@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client
 
 from playground.arena.core import SLOT_NAMES, Arena
-from playground.engines.server import LAUNCHER
+from playground.engines.server import LAUNCHER_NAME
 from playground.measure.generation import GenerationParams
 from playground.quantize.runner import QuantOutcome
 from tests.conftest import lend_shared
@@ -94,7 +94,7 @@ def test_the_serve_line_parses_to_what_each_engine_ran(qarena: Arena) -> None:
         engine = qarena.slot(name).engine
         assert engine is not None and engine.log_path is not None
         launched = shlex.split(engine.log_path.read_text().splitlines()[0].removeprefix("$ "))
-        argv = launched[launched.index(LAUNCHER) + 1 :]
+        argv = launched[launched.index(LAUNCHER_NAME) + 1 :]
         commands += [("serve", serve_argv(qarena.insights.run_yourself(name).vllm_serve)), ("api_server", argv)]
     parsed = vllm_engine_args(commands)
     for served, ran in zip(parsed[::2], parsed[1::2], strict=True):
