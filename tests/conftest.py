@@ -19,7 +19,7 @@ from playground.arena.core import Arena
 from playground.arena.defaults import tiny_pair
 from playground.engines.monitor import device_info
 from playground.engines.server import START_LOG_ENV
-from playground.ui.app import build_ui
+from playground.ui.app import build_ui, polled_gently
 from tests.engine_starts import EngineState, changes, read_starts, summary_lines
 from tests.scheduling import make_scheduler
 from tests.timeline import record
@@ -160,7 +160,7 @@ def arena(data_dir: Path) -> Iterator[Arena]:
 def client(arena: Arena) -> Iterator[Client]:
     """The app (open mode) over the session's engines, served for real, and a client of it."""
     demo: gr.Blocks = build_ui(arena)
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    polled_gently(demo.queue()).launch(prevent_thread_lock=True, server_port=None, quiet=True)
     try:
         yield Client(demo.local_url, verbose=False)
     finally:

@@ -322,6 +322,21 @@ def deployment_problems(text: str, root: Path = ROOT, readme: str | None = None)
     problems += _start_problems(instructions, root)
     readme = (root / "README.md").read_text() if readme is None else readme
     problems += readme_problems(readme, gpu_pin.group(1) if gpu_pin else "")
-    if ".venv" not in (root / ".dockerignore").read_text().split():
-        problems.append(".dockerignore must leave out .venv (gigabytes)")
+    problems += context_problems((root / ".dockerignore").read_text())
     return problems
+
+
+# What a clone holds besides the code: the three virtual environments and uv that `make install` makes
+# (scripts/install-all, scripts/pip-install) and the data folder. `COPY . .` would send them to the image:
+# gigabytes that the image installs itself.
+LOCAL_ONLY = (".venv", ".venv-quant", ".venv-eval", ".tools", "data")
+
+
+def context_problems(dockerignore: str) -> list[str]:
+    """What of a clone's local environments a .dockerignore lets into the build context."""
+    left_out = {line.strip().strip("/") for line in dockerignore.splitlines() if line.strip()}
+    return [
+        f".dockerignore must leave out {path} (a local environment or data, not the image's)"
+        for path in LOCAL_ONLY
+        if path not in left_out
+    ]

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.dockerfile_rules import (
+    LOCAL_ONLY,
     ROOT,
     app_env_problems,
+    context_problems,
     deployment_problems,
     image_env,
     parse_dockerfile,
@@ -110,6 +112,17 @@ def test_a_broken_dockerfile_is_rejected(old: str, new: str, problem: str) -> No
     assert old in text, "the mutation must change the real Dockerfile"
     problems = deployment_problems(text.replace(old, new, 1))
     assert any(problem in p for p in problems), problems
+
+
+def test_the_build_context_leaves_out_what_make_install_made() -> None:
+    """`COPY . .` sends the clone: the environments `make install` makes (named in scripts/) stay out of it."""
+    scripts = " ".join(p.read_text() for p in (ROOT / "scripts").iterdir() if p.is_file())
+    assert all(path in scripts for path in LOCAL_ONLY if path != "data"), "LOCAL_ONLY names what the scripts make"
+    real = (ROOT / ".dockerignore").read_text()
+    assert context_problems(real) == []
+    for path in LOCAL_ONLY:
+        without = "\n".join(line for line in real.splitlines() if line.strip().strip("/") != path)
+        assert [p for p in context_problems(without) if f" {path} " in p] != [], path
 
 
 README_MUTANTS = [

@@ -14,6 +14,7 @@ import psutil
 from playground.engines.build import vllm_build
 from playground.measure.records import MemorySample
 from playground.measure.specs import DeviceInfo
+from playground.procs.tree import descendants
 
 _NVML: list[Any] = []  # the pynvml module once initialised; empty when there is no NVIDIA driver
 _NVML_LOCK = threading.Lock()
@@ -75,26 +76,8 @@ def free_memory() -> tuple[int, int | None]:
 
 
 def _trees(engine_pids: Mapping[str, Sequence[int]]) -> dict[str, set[int]]:
-    """Each engine's pids plus all their descendants, from one pass over the process table
-    (psutil's children(recursive=True) rescans the whole table for every pid it is asked about)."""
-    if not any(engine_pids.values()):
-        return {label: set() for label in engine_pids}  # attached endpoints only: no table to scan
-    children: dict[int, list[int]] = {}
-    alive: set[int] = set()
-    for proc in psutil.process_iter(["ppid"]):
-        alive.add(proc.pid)
-        children.setdefault(proc.info["ppid"] or 0, []).append(proc.pid)
-    trees: dict[str, set[int]] = {}
-    for label, pids in engine_pids.items():
-        found: set[int] = set()
-        todo = [p for p in pids if p in alive]
-        while todo:
-            pid = todo.pop()
-            if pid not in found:
-                found.add(pid)
-                todo.extend(children.get(pid, ()))
-        trees[label] = found
-    return trees
+    """Each engine's pids plus all their descendants (the engine core and worker its API server started)."""
+    return {label: set(descendants(list(pids))) for label, pids in engine_pids.items()}
 
 
 def sample_memory(engine_pids: Mapping[str, Sequence[int]]) -> MemorySample:

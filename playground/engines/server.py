@@ -29,6 +29,9 @@ SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 # How a CPU engine starts its engine core and worker: "fork" (the playground's default) or "spawn" (vLLM's).
 CPU_START_ENV = "PLAYGROUND_CPU_START"
 CPU_FORK_MARK = "playground: the engine core and worker start by fork"
+# "0" leaves a CPU engine's processes free to run on any core; by default they stay on its own cores.
+CPU_PIN_ENV = "PLAYGROUND_CPU_PIN"
+CPU_PIN_MARK = "playground: this engine's processes run on cores"
 # The server runs from `python -c` rather than `python -m SERVER_MODULE`. Where vLLM starts its engine
 # core and worker with multiprocessing's spawn, each child first re-imports the parent's __main__ module
 # when it has one: with `-m` that is the whole API server, again in both children. A `-c` main has nothing
@@ -39,8 +42,26 @@ CPU_FORK_MARK = "playground: the engine core and worker start by fork"
 # CPU engine is ready in 19 s instead of 49, with 23 s of CPU instead of 51. The worker still binds its
 # OpenMP threads itself. `PLAYGROUND_CPU_START=spawn` keeps vLLM's choice. The CPU platform's hook runs
 # on the CPU only, so GPU engines are untouched.
+# vLLM binds only the worker's OpenMP threads to the cores in VLLM_CPU_OMP_THREADS_BIND (set for CPU engines
+# by playground/engines/cpu.py). Its engine core and worker also busy-wait for each other's messages
+# (sched_yield for 1 s after each), and a process free to run anywhere spins on the other engine's core,
+# where it takes that worker's time. The launcher confines the whole server (API server, engine core,
+# worker: children inherit it) to the engine's own cores, where the spinning yields to its own worker.
+# Two tiny engines under the same load at once, on this 2-core machine while other work ran: 6-8 s
+# confined against 65-116 s free (docs/NOTES.md). `PLAYGROUND_CPU_PIN=0` leaves them free.
 LAUNCHER = f"""
 import os, runpy, sys
+_bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "")
+if _bind[:1].isdigit() and os.environ.get({CPU_PIN_ENV!r}, "1") != "0":  # not "auto" or "nobind"
+    try:
+        _cores = set()
+        for _part in _bind.replace("|", ",").split(","):
+            _lo, _, _hi = _part.partition("-")
+            _cores.update(range(int(_lo), int(_hi or _lo) + 1))
+        os.sched_setaffinity(0, _cores)
+        print({CPU_PIN_MARK!r}, sorted(_cores), flush=True)
+    except (ValueError, OSError) as _exc:  # cores this process may not use, a range it cannot read
+        print("playground: the engine runs on any core:", _exc, flush=True)
 if os.environ.get({CPU_START_ENV!r}, "fork") == "fork":
     try:
         from vllm.platforms.cpu import CpuPlatform

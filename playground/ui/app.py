@@ -186,7 +186,25 @@ def with_queue(demo: gr.Blocks, settings: AppSettings) -> gr.Blocks:
     """The queue the app serves with: each event's concurrency is set in build_ui (compare: settings'
     concurrency, all batched by vLLM); `queue_size` waiting events at most, then "Queue is full". The
     page's refresh runs outside the queue."""
-    return demo.queue(default_concurrency_limit=2, max_size=settings.queue_size)
+    return polled_gently(demo.queue(default_concurrency_limit=2, max_size=settings.queue_size))
+
+
+# Gradio 6.31's queue looks for new events every 1 ms while it has none, and for progress to send every 10 ms
+# (`gradio/queueing.py`, `sleep_when_free`): 5.1-5.5 % of a core for an idle app on this 2-core machine. At 10 ms
+# and 50 ms it is 2.2 % (bench/idle_app.py); an event then starts at most 10 ms later, in a compare of seconds.
+QUEUE_POLL_S = 0.01
+PROGRESS_POLL_S = 0.05
+
+
+def polled_gently(demo: gr.Blocks) -> gr.Blocks:
+    """The queued app, its queue looking for work every QUEUE_POLL_S instead of every millisecond (a Gradio
+    without these attributes is left as it is)."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and hasattr(queue, "sleep_when_free"):
+        queue.sleep_when_free = max(queue.sleep_when_free, QUEUE_POLL_S)
+        progress = getattr(queue, "progress_update_sleep_when_free", 0.0)
+        queue.progress_update_sleep_when_free = max(progress, PROGRESS_POLL_S)
+    return demo
 
 
 def launch_options(settings: AppSettings, demo: gr.Blocks | None = None) -> dict[str, Any]:

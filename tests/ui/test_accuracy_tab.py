@@ -11,7 +11,7 @@ from gradio_client import Client
 from playground.arena.core import Arena
 from playground.arena.settings import AppSettings
 from playground.measure.specs import EngineSpec
-from playground.ui.app import build_ui
+from playground.ui.app import build_ui, polled_gently
 from playground.views.accuracy import RESULT_COLUMNS
 
 pytestmark = pytest.mark.engine
@@ -44,7 +44,7 @@ def test_locked_shows_the_latest_report_without_host_details(arena: Arena, data_
     specs = [EngineSpec(model="unused", endpoint=e.base_url, api_key=e.api_key) for e in engines if e]
     public = Arena(specs, data_dir=data_dir, device=arena.device)
     demo = build_ui(public, AppSettings(locked=True))
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    polled_gently(demo.queue()).launch(prevent_thread_lock=True, server_port=None, quiet=True)
     try:
         visitor = Client(demo.local_url, verbose=False)
         names = {d.get("api_name") for d in demo.config["dependencies"]}

@@ -79,10 +79,10 @@ def _compare(page: Any, url: str) -> tuple[list[str], list[dict[str, Any]]]:
 
 def test_compare_in_a_real_browser(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     sync_playwright = _sync_playwright()  # before the engines start: a missing browser fails in seconds
-    from playground.ui.app import LAUNCH_OPTIONS, build_ui
+    from playground.ui.app import LAUNCH_OPTIONS, build_ui, polled_gently
 
     demo = build_ui(request.getfixturevalue("arena"))
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True, **LAUNCH_OPTIONS)
+    polled_gently(demo.queue()).launch(prevent_thread_lock=True, server_port=None, quiet=True, **LAUNCH_OPTIONS)
     shot = tmp_path / "compare.png"
     try:
         with sync_playwright() as p:

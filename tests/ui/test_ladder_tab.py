@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client
 
 from playground.arena.core import Arena
-from playground.ui.app import build_ui
+from playground.ui.app import build_ui, polled_gently
 from tests.conftest import DEVICE, SPEC_A, SPEC_B
 
 
@@ -18,7 +18,7 @@ from tests.conftest import DEVICE, SPEC_A, SPEC_B
 def idle_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Arena]]:
     arena = Arena((SPEC_A, SPEC_B), data_dir=Path(tmp_path_factory.mktemp("ladder-tab")), device=DEVICE)
     demo = build_ui(arena)
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    polled_gently(demo.queue()).launch(prevent_thread_lock=True, server_port=None, quiet=True)
     try:
         yield Client(demo.local_url, verbose=False), arena
     finally:

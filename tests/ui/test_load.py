@@ -61,7 +61,7 @@ def test_a_class_of_12_is_batched_by_vllm(app: gr.Blocks, arena: Arena) -> None:
     ]
     run = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "class_load.py"), "--url", app.local_url, *flags,
-         "--app-pid", str(os.getpid()), "--visitors", "12", "--compares", "1", "--max-tokens", "32", "--json"],
+         "--app-pid", str(os.getpid()), "--visitors", "12", "--compares", "1", "--max-tokens", "64", "--json"],
         capture_output=True, text=True, timeout=900, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]

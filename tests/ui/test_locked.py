@@ -14,7 +14,7 @@ from gradio_client import Client
 from playground.arena.core import Arena
 from playground.arena.settings import AppSettings
 from playground.measure.specs import EngineSpec
-from playground.ui.app import build_ui
+from playground.ui.app import build_ui, polled_gently
 
 pytestmark = pytest.mark.engine
 SETTINGS = AppSettings(locked=True, max_prompt_chars=200, max_tokens=32, requests_per_minute=3)
@@ -30,7 +30,7 @@ def locked(arena: Arena, data_dir: Path) -> Iterator[tuple[gr.Blocks, Arena]]:
     for name in ("A", "B"):
         public.start(name)
     demo = build_ui(public, SETTINGS)
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    polled_gently(demo.queue()).launch(prevent_thread_lock=True, server_port=None, quiet=True)
     try:
         yield demo, public
     finally:

@@ -16,7 +16,7 @@ from gradio_client import Client
 
 from playground.arena.core import Arena
 from playground.arena.settings import AppSettings
-from playground.ui.app import build_ui
+from playground.ui.app import build_ui, polled_gently
 from playground.ui.public import private_of
 
 pytestmark = pytest.mark.engine
@@ -41,7 +41,7 @@ CALLS: dict[str, list[tuple[object, ...]]] = {
 def public(arena: Arena) -> Iterator[gr.Blocks]:
     """The session's engines (local tiny checkpoints, launched here) behind a locked app."""
     demo = build_ui(arena, AppSettings(locked=True, max_prompt_chars=200))
-    demo.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    polled_gently(demo.queue()).launch(prevent_thread_lock=True, server_port=None, quiet=True)
     try:
         yield demo
     finally:
