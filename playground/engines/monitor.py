@@ -14,7 +14,6 @@ import psutil
 from playground.engines.build import vllm_build
 from playground.measure.records import MemorySample
 from playground.measure.specs import DeviceInfo
-from playground.procs.tree import descendants
 
 _NVML: list[Any] = []  # the pynvml module once initialised; empty when there is no NVIDIA driver
 _NVML_LOCK = threading.Lock()
@@ -75,13 +74,9 @@ def free_memory() -> tuple[int, int | None]:
     return ram, None
 
 
-def _trees(engine_pids: Mapping[str, Sequence[int]]) -> dict[str, set[int]]:
-    """Each engine's pids plus all their descendants (the engine core and worker its API server started)."""
-    return {label: set(descendants(list(pids))) for label, pids in engine_pids.items()}
-
-
 def sample_memory(engine_pids: Mapping[str, Sequence[int]]) -> MemorySample:
-    """One sample: each engine's memory summed over its whole process tree, and the device total."""
+    """One sample: each engine's memory summed over its processes, and the device total. `engine_pids` holds
+    each engine's whole tree as `Engine.pids()` gives it (its API server's engine core and worker included)."""
     now = time.time()
     nv = _nvml()
     if nv is not None and nv.nvmlDeviceGetCount():
@@ -99,7 +94,7 @@ def sample_memory(engine_pids: Mapping[str, Sequence[int]]) -> MemorySample:
                     on[i] = on.get(i, 0.0) + float(proc.usedGpuMemory)
         engines: dict[str, float | None] = {}
         by_gpu: dict[str, dict[int, float]] = {}
-        for label, tree in _trees(engine_pids).items():
+        for label, tree in engine_pids.items():
             seen = [per_pid[p] for p in tree if p in per_pid]
             # None, not 0, when NVML lists none of the tree (e.g. a container's PID namespace).
             engines[label] = sum(sum(d.values()) for d in seen) if seen else (None if tree else 0.0)
@@ -111,7 +106,7 @@ def sample_memory(engine_pids: Mapping[str, Sequence[int]]) -> MemorySample:
         return MemorySample(now, engines, used, total, "NVML (GPU memory)", by_gpu, gpus_used)
     vm = psutil.virtual_memory()
     engines = {}
-    for label, tree in _trees(engine_pids).items():
+    for label, tree in engine_pids.items():
         rss = 0.0
         for pid in tree:
             try:

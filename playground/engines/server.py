@@ -47,8 +47,8 @@ CPU_PIN_MARK = "playground: this engine's processes run on cores"
 # (sched_yield for 1 s after each), and a process free to run anywhere spins on the other engine's core,
 # where it takes that worker's time. The launcher confines the whole server (API server, engine core,
 # worker: children inherit it) to the engine's own cores, where the spinning yields to its own worker.
-# Two tiny engines under the same load at once, on this 2-core machine while other work ran: 6-8 s
-# confined against 65-116 s free (docs/NOTES.md). `PLAYGROUND_CPU_PIN=0` leaves them free.
+# Two tiny engines under the same load at once, on this 2-core machine with two other busy processes: 3.5-3.6 s
+# confined against 21-30 s free (bench/cpu_pinning.py, docs/NOTES.md). `PLAYGROUND_CPU_PIN=0` leaves them free.
 LAUNCHER = f"""
 import os, runpy, sys
 _bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "")

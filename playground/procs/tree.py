@@ -9,26 +9,29 @@ import subprocess
 
 import psutil
 
+# Linux lists each thread's children in /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN); elsewhere, psutil.
+_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
 
 def _children(pid: int) -> list[int] | None:
-    """A process's direct children from Linux's /proc/PID/task/TID/children (each thread lists the children
-    it started); None where the kernel has no such file. Reads the process's own entries only, where psutil's
-    children() reads every process on the machine to find the ones whose parent is `pid`."""
+    """A process's direct children, read from its own /proc entries (each thread lists the children it started),
+    where psutil's children() reads every process on the machine; None once the process has ended."""
+    if not _PROC_CHILDREN:
+        try:
+            return [c.pid for c in psutil.Process(pid).children()]
+        except psutil.Error:
+            return None
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return [] if os.path.exists("/proc/self/task") else None
+        return None
     found: list[int] = []
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/children") as f:
                 found += [int(c) for c in f.read().split()]
-        except FileNotFoundError:
-            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
-                continue  # the thread ended meanwhile
-            return None  # a kernel without CONFIG_PROC_CHILDREN
         except OSError:
-            continue
+            continue  # the thread ended meanwhile
     return found
 
 
@@ -42,15 +45,7 @@ def descendants(pids: list[int]) -> list[int]:
     todo = list(pids)
     while todo:
         pid = todo.pop(0)
-        if pid in seen:
-            continue
-        kids = _children(pid)
-        if kids is None:  # no /proc children files: psutil's scan of the whole table
-            try:
-                kids = [c.pid for c in psutil.Process(pid).children()]
-            except psutil.Error:
-                continue
-        elif not os.path.exists(f"/proc/{pid}"):
+        if pid in seen or (kids := _children(pid)) is None:
             continue
         seen.add(pid)
         order.append(pid)

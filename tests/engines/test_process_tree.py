@@ -8,8 +8,10 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from playground.engines.monitor import sample_memory
+from playground.procs import tree
 from playground.procs.tree import descendants, stop_tree, tree_pids
 
 # A parent that starts one child from its main thread and one from another thread; each child starts a
@@ -30,7 +32,7 @@ def _wait_for(proc: subprocess.Popen[bytes], count: int) -> None:
         time.sleep(0.1)
 
 
-def test_descendants_match_psutils_scan_of_the_whole_table() -> None:
+def test_descendants_match_psutils_scan_of_the_whole_table(monkeypatch: pytest.MonkeyPatch) -> None:
     proc = subprocess.Popen([sys.executable, "-c", TREE], start_new_session=True)
     try:
         _wait_for(proc, 4)
@@ -39,10 +41,13 @@ def test_descendants_match_psutils_scan_of_the_whole_table() -> None:
         got = tree_pids(proc)
         assert got[0] == proc.pid and len(got) == len(set(got)) == 5
         assert set(got) == want
+        with monkeypatch.context() as m:  # a kernel without the children files: psutil's own walk
+            m.setattr(tree, "_PROC_CHILDREN", False)
+            assert tree_pids(proc)[0] == proc.pid and set(tree_pids(proc)) == want
         threads = root.threads()
         assert len(threads) == 2, "one child came from a second thread"
         # the sampler's memory per engine is the sum over exactly that tree
-        sample = sample_memory({"T": [proc.pid]})
+        sample = sample_memory({"T": got})
         rss = sum(psutil.Process(p).memory_info().rss for p in want)
         assert abs(sample.engines["T"] - rss) < 0.05 * rss
     finally:
