@@ -20,88 +20,24 @@ from pathlib import Path
 import httpx
 
 from playground.engines.build import engine_python
+from playground.engines.launch_code import (  # noqa: F401 - the marks are part of this module's interface
+    CPU_FORK_MARK,
+    CPU_PIN_ENV,
+    CPU_PIN_MARK,
+    CPU_START_ENV,
+    GUARD,
+    LAUNCHER,
+    LAUNCHER_NAME,
+    SERVER_MODULE,
+    WARM_MARK,
+)
+from playground.engines.warm import START_WAIT_S, WarmProcess, launcher_for
 from playground.measure.phases import LogReport, explain_exit, read_log
 from playground.measure.records import EngineStatus
 from playground.measure.specs import EngineSpec, server_args
 from playground.procs.tree import stop_tree, tree_pids
 
-SERVER_MODULE = "vllm.entrypoints.openai.api_server"
-# How a CPU engine starts its engine core and worker: "fork" (the playground's default) or "spawn" (vLLM's).
-CPU_START_ENV = "PLAYGROUND_CPU_START"
-CPU_FORK_MARK = "playground: the engine core and worker start by fork"
-# "0" leaves a CPU engine's processes free to run on any core; by default they stay on its own cores.
-CPU_PIN_ENV = "PLAYGROUND_CPU_PIN"
-CPU_PIN_MARK = "playground: this engine's processes run on cores"
-# The server runs from `python -c` rather than `python -m SERVER_MODULE`. Where vLLM starts its engine
-# core and worker with multiprocessing's spawn, each child first re-imports the parent's __main__ module
-# when it has one: with `-m` that is the whole API server, again in both children. A `-c` main has nothing
-# to re-import (a tiny CPU engine ready in 29 s instead of 36; docs/NOTES.md).
-# On the CPU, vLLM's platform always sets spawn, so both children still import vLLM, torch and
-# transformers again (about 13 s of CPU each on 2 cores). They fork from the API server instead, which
-# has imported them and has run no OpenMP work yet (vLLM's own default for library use is fork): a tiny
-# CPU engine is ready in 19 s instead of 49, with 23 s of CPU instead of 51. The worker still binds its
-# OpenMP threads itself. `PLAYGROUND_CPU_START=spawn` keeps vLLM's choice. The CPU platform's hook runs
-# on the CPU only, so GPU engines are untouched.
-# vLLM binds only the worker's OpenMP threads to the cores in VLLM_CPU_OMP_THREADS_BIND (set for CPU engines
-# by playground/engines/cpu.py). Its engine core and worker also busy-wait for each other's messages
-# (sched_yield for 1 s after each), and a process free to run anywhere spins on the other engine's core,
-# where it takes that worker's time. The launcher confines the whole server (API server, engine core,
-# worker: children inherit it) to the engine's own cores, where the spinning yields to its own worker.
-# Two tiny engines under the same load at once, on this 2-core machine with two other busy processes: 3.5-3.6 s
-# confined against 21-30 s free (bench/cpu_pinning.py, docs/NOTES.md). `PLAYGROUND_CPU_PIN=0` leaves them free.
-LAUNCHER = f"""
-import os, runpy, sys
-_bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "")
-if _bind[:1].isdigit() and os.environ.get({CPU_PIN_ENV!r}, "1") != "0":  # not "auto" or "nobind"
-    try:
-        _cores = set()
-        for _part in _bind.replace("|", ",").split(","):
-            _lo, _, _hi = _part.partition("-")
-            _cores.update(range(int(_lo), int(_hi or _lo) + 1))
-        os.sched_setaffinity(0, _cores)
-        print({CPU_PIN_MARK!r}, sorted(_cores), flush=True)
-    except (ValueError, OSError) as _exc:  # cores this process may not use, a range it cannot read
-        print("playground: the engine runs on any core:", _exc, flush=True)
-if os.environ.get({CPU_START_ENV!r}, "fork") == "fork":
-    try:
-        from vllm.platforms.cpu import CpuPlatform
-        _update = CpuPlatform.check_and_update_config.__func__
-    except (ImportError, AttributeError):
-        _update = None
-    if _update is not None:
-        def _fork_children(cls, config):
-            if os.environ.get("VLLM_WORKER_MULTIPROC_METHOD") != "fork":
-                print({CPU_FORK_MARK!r}, flush=True)
-            _update(cls, config)
-            os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
-        CpuPlatform.check_and_update_config = classmethod(_fork_children)
-sys.argv[0] = {SERVER_MODULE!r}
-runpy.run_module({SERVER_MODULE!r}, run_name="__main__", alter_sys=False)
-"""
-# How the log's first line names LAUNCHER (many lines), so that the command reads on one line.
-LAUNCHER_NAME = f"<playground launcher of {SERVER_MODULE}>"
 READY_TIMEOUT_S = 1200.0  # a cold first start on a GPU took 238 s (device README); hub downloads add more
-# Runs each engine under a small guard in the same process group: if the app dies without stopping
-# its engines (SIGKILL, a crash), the guard sees its parent change and kills the group, so no
-# engine keeps holding GPU memory. A child killed by a signal is re-raised so the exit reads the same.
-GUARD = r"""
-import os, signal, subprocess, sys
-parent = int(sys.argv[1])
-child = subprocess.Popen(sys.argv[2:])
-for sig in (signal.SIGTERM, signal.SIGINT):
-    signal.signal(sig, lambda s, _f: child.send_signal(s))
-while child.poll() is None:
-    if os.getppid() != parent:
-        os.killpg(0, signal.SIGKILL)
-    try:
-        child.wait(timeout=1)
-    except subprocess.TimeoutExpired:
-        pass
-if child.returncode < 0:
-    signal.signal(-child.returncode, signal.SIG_DFL)
-    os.kill(os.getpid(), -child.returncode)
-sys.exit(child.returncode)
-"""
 # Set by the test suite (tests/conftest.py): each engine start, in this process or any child it runs,
 # appends one JSON line here, so a run can say how many engines it started and what they cost.
 START_LOG_ENV = "PLAYGROUND_ENGINE_LOG"
@@ -144,7 +80,7 @@ class Engine:
         self.base_url = spec.endpoint.rstrip("/") if spec.attached else ""
         self.model_id = spec.served_name or spec.model
         self.log_path: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | WarmProcess | None = None
         self._started_at = time.monotonic()
         self._ready_at: float | None = None
         self._failure = ""
@@ -174,18 +110,22 @@ class Engine:
             **self.extra_env,
             "VLLM_API_KEY": self.api_key,
         }
+        warm = launcher_for(python, env, self.log_dir)
         with open(self.log_path, "wb") as log:
             shown = [LAUNCHER_NAME if arg == LAUNCHER else arg for arg in cmd]
             log.write(("$ " + shlex.join(shown) + "\n").encode())
             log.flush()
-            self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
-                guarded,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # own process group: stop() kills the whole tree
-            )
+            if warm is not None:  # a CPU engine: forked from the process that imported vLLM once
+                self._proc = warm.launch(cmd[3:], env, self.log_path, os.getcwd())
+            else:
+                self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
+                    guarded,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,  # own process group: stop() kills the whole tree
+                )
         self._started_at = time.monotonic()
         self._noted = False
         with _LIVE_LOCK:
@@ -287,6 +227,8 @@ class Engine:
             _LIVE.discard(self)
         if proc is not None:
             self._note_start("stopped before ready")  # launched and never waited for: counted too
+        if isinstance(proc, WarmProcess):
+            proc.wait_started(START_WAIT_S)  # queued while the warm launcher imports: kill it once forked
         if proc is None or proc.poll() is not None:
             return
         stop_tree(proc, timeout_s)

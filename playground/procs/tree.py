@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from typing import Protocol
 
 import psutil
 
@@ -53,17 +54,29 @@ def descendants(pids: list[int]) -> list[int]:
     return order
 
 
-def tree_pids(proc: subprocess.Popen[bytes] | None) -> list[int]:
+class Child(Protocol):
+    """What a started process offers: subprocess.Popen, or the warm launcher's WarmProcess (its pid is None
+    until the launcher has forked it)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def tree_pids(proc: Child | None) -> list[int]:
     """The child's PID and all its descendants; [] once it has ended (or was never started)."""
-    if proc is None or proc.poll() is not None:
+    if proc is None or proc.pid is None or proc.poll() is not None:
         return []
     return descendants([proc.pid])
 
 
-def stop_tree(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+def stop_tree(proc: Child, timeout_s: float) -> None:
     """SIGTERM to the child's process group, SIGKILL after `timeout_s`, then kill whatever of the tree
     left the group (none seen so far, but never leave one behind). Nothing to do once it has ended."""
-    if proc.poll() is not None:
+    if proc.pid is None or proc.poll() is not None:
         return
     tree = tree_pids(proc)
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -9,10 +9,11 @@ import os
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from playground.arena.core import Arena
-from playground.engines.server import CPU_FORK_MARK, CPU_PIN_MARK, Engine
+from playground.engines.server import CPU_FORK_MARK, CPU_PIN_MARK, WARM_MARK, Engine
 from playground.measure.specs import EngineSpec, SpecError, placement_env
 from tests.conftest import DEVICE, SPEC_A, SPEC_B
 
@@ -34,12 +35,15 @@ def test_the_engine_process_sees_only_its_gpus(tmp_path: Path) -> None:
             time.sleep(0.1)
         pids = engine.pids()
         assert len(pids) >= 2
+        assert psutil.Process(pids[0]).ppid() == os.getpid(), "a GPU engine starts cold, its guard our child"
         for pid in pids:
             env = environ(pid)
             assert env["CUDA_VISIBLE_DEVICES"] == "1,3" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     finally:
         engine.stop()
-    assert "--tensor-parallel-size 2" in (tmp_path / Path(engine.log_path or "").name).read_text().splitlines()[0]
+    log = (tmp_path / Path(engine.log_path or "").name).read_text()
+    assert "--tensor-parallel-size 2" in log.splitlines()[0]
+    assert WARM_MARK not in log
 
 
 @pytest.mark.engine

@@ -1,0 +1,193 @@
+"""Warm starts for CPU engines: one process per Python imports vLLM's API server once, and each CPU
+engine's server is forked from it instead of importing vLLM, torch and transformers again.
+
+On a 2-core CPU machine that import is about 10 s of CPU in every start, most of a tiny engine's start
+(docs/NOTES.md). The forked server is the same vLLM server: its own process, session and guard, its own
+environment and arguments, stopped and measured as a cold one. What a fork cannot change is what a module
+read from the environment while it was imported, so an engine is forked only from a launcher whose
+environment equals its own apart from PER_ENGINE (variables vLLM and the playground read after start-up);
+any other difference gets its own launcher, up to MAX_LAUNCHERS, then a cold start. GPU engines always
+start cold: vLLM starts their engine core by spawn, and they differ in CUDA_VISIBLE_DEVICES.
+`PLAYGROUND_WARM_START=0` starts every engine cold."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+from playground.engines.launch_code import (
+    CPU_PIN_ENV,
+    CPU_START_ENV,
+    GUARD,
+    LAUNCHER,
+    SERVER_MODULE,
+    WARM_LAUNCHER,
+    WARM_MARK,
+)
+
+WARM_ENV = "PLAYGROUND_WARM_START"
+# Read after start-up only (vLLM's CPU platform, worker and API server; the playground's launcher and
+# test bookkeeping), so engines that differ in them can share a launcher.
+PER_ENGINE = frozenset(
+    {
+        "VLLM_API_KEY",
+        "VLLM_CPU_OMP_THREADS_BIND",
+        "VLLM_CPU_KVCACHE_SPACE",
+        CPU_PIN_ENV,
+        CPU_START_ENV,
+        WARM_ENV,
+        "PYTEST_CURRENT_TEST",
+    }
+)
+MAX_LAUNCHERS = 2  # per app process: each holds vLLM's modules in memory (about 0.5 GB) for as long as it lives
+START_WAIT_S = 300.0  # how long a stop waits for a queued fork (the launcher may still be importing)
+
+
+class WarmProcess:
+    """An engine's guard forked by the warm launcher: what `subprocess.Popen` offers for a child of this
+    process (pid, poll, wait), for a process that is the launcher's child. `pid` is None until forked."""
+
+    def __init__(self, launcher: WarmLauncher, log_path: Path):
+        self._launcher = launcher
+        self.log_path = log_path
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self._started = threading.Event()
+        self._ended = threading.Event()
+
+    def _start(self, pid: int | None, failure: int | None = None) -> None:
+        self.pid = pid
+        self._started.set()
+        if failure is not None:
+            self._end(failure)
+
+    def _end(self, code: int) -> None:
+        self.returncode = code
+        self._ended.set()
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until the launcher has forked the engine (or failed to); True once it has."""
+        return self._started.wait(timeout)
+
+    def poll(self) -> int | None:
+        """The guard's exit code once it has ended (the launcher reports it as it reaps the guard)."""
+        if self.returncode is None and self._launcher.dead and not _alive(self.pid):
+            self._end(-9)  # the launcher itself died: the guard killed its engine, nobody reaped it here
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code; subprocess.TimeoutExpired as Popen.wait raises it."""
+        if not self._ended.wait(timeout):
+            if self.poll() is None:
+                raise subprocess.TimeoutExpired(WARM_MARK, timeout or 0.0)
+        return self.returncode if self.returncode is not None else -9
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class WarmLauncher:
+    """One warm launcher process: imports the API server's modules, then forks engines on request."""
+
+    def __init__(self, python: str, env: dict[str, str], cwd: str, log_path: Path):
+        self.log_path = log_path
+        self.dead = False
+        self._lock = threading.Lock()
+        self._queued: collections.deque[WarmProcess] = collections.deque()
+        self._forked: dict[int, WarmProcess] = {}
+        with open(log_path, "ab") as log:
+            self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
+                [python, "-c", WARM_LAUNCHER, str(os.getpid()), GUARD, LAUNCHER, SERVER_MODULE, WARM_MARK],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,  # Ctrl-C in the app's terminal reaches the app, which stops the engines
+            )
+        threading.Thread(target=self._read, name="warm-launcher", daemon=True).start()
+
+    def launch(self, args: list[str], env: dict[str, str], log_path: Path, cwd: str) -> WarmProcess:
+        """Queue one engine: returns at once; its pid is known once the launcher has forked it."""
+        child = WarmProcess(self, log_path)
+        request = json.dumps({"args": args, "env": env, "log": str(log_path), "cwd": cwd}) + "\n"
+        with self._lock:
+            if self.dead or self._proc.stdin is None:
+                raise OSError(f"the warm launcher has ended; see {self.log_path}")
+            self._queued.append(child)
+            self._proc.stdin.write(request.encode())
+            self._proc.stdin.flush()
+        return child
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for raw in self._proc.stdout:
+            word, _, rest = raw.decode(errors="replace").strip().partition(" ")
+            with self._lock:
+                if word == "started":
+                    child = self._queued.popleft()
+                    child._start(int(rest))
+                    self._forked[int(rest)] = child
+                elif word == "failed":
+                    self._note_failure(self._queued.popleft(), f"the warm launcher could not fork: {rest}")
+                elif word == "exited":
+                    pid, code = (int(x) for x in rest.split())
+                    if (ended := self._forked.pop(pid, None)) is not None:
+                        ended._end(code)
+        self._proc.wait()
+        with self._lock:
+            self.dead = True
+            while self._queued:  # never forked: say why in the engine's own log
+                self._note_failure(self._queued.popleft(), f"the warm launcher ended (see {self.log_path})")
+
+    @staticmethod
+    def _note_failure(child: WarmProcess, why: str) -> None:
+        with contextlib.suppress(OSError), open(child.log_path, "a", encoding="utf-8") as log:
+            log.write(f"playground: {why}\n")  # the engine's card shows its log's last lines
+        child._start(None, failure=1)
+
+
+_LAUNCHERS: dict[tuple[str, str, tuple[tuple[str, str], ...]], WarmLauncher] = {}
+_LAUNCHERS_LOCK = threading.Lock()
+
+
+def warm_enabled(env: dict[str, str]) -> bool:
+    """A CPU engine (the playground gives it VLLM_CPU_OMP_THREADS_BIND) unless PLAYGROUND_WARM_START=0."""
+    return "VLLM_CPU_OMP_THREADS_BIND" in env and env.get(WARM_ENV, "1") != "0"
+
+
+def launch_key(python: str, cwd: str, env: dict[str, str]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """Which launcher may fork an engine: the same Python, folder and environment apart from PER_ENGINE."""
+    return python, cwd, tuple(sorted((k, v) for k, v in env.items() if k not in PER_ENGINE))
+
+
+def launcher_for(python: str, env: dict[str, str], log_dir: Path) -> WarmLauncher | None:
+    """The live launcher for this Python, folder and environment (less PER_ENGINE), started if needed;
+    None where the engine should start cold (disabled, a GPU engine, too many launchers already)."""
+    if not warm_enabled(env):
+        return None
+    key = launch_key(python, os.getcwd(), env)
+    python, cwd, shared = key
+    with _LAUNCHERS_LOCK:
+        launcher = _LAUNCHERS.get(key)
+        if launcher is not None and not launcher.dead:
+            return launcher
+        live = [k for k, v in _LAUNCHERS.items() if not v.dead]
+        if len(live) >= MAX_LAUNCHERS:
+            return None
+        log_dir.mkdir(parents=True, exist_ok=True)
+        launcher = WarmLauncher(python, dict(shared), cwd, log_dir / f"warm-launcher-{os.getpid()}.log")
+        _LAUNCHERS[key] = launcher
+        return launcher

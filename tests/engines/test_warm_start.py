@@ -1,0 +1,92 @@
+"""CPU engines start warm (docs/NOTES.md): one launcher per app and environment imports vLLM once and forks each
+engine's server. The session's pair came from one launcher, each engine is still its own guarded process tree
+whose guard holds none of vLLM's memory, an engine whose environment differs where vLLM reads it at import
+gets a launcher of its own, and when a launcher dies its engines go with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from playground.arena.core import Arena
+from playground.engines.cpu import cpu_engine_env
+from playground.engines.launch_code import SERVER_MODULE, WARM_MARK
+from playground.engines.server import Engine
+from playground.engines.warm import launch_key, launcher_for
+from playground.measure.specs import EngineSpec
+from tests.conftest import DEVICE, alive
+
+TINY = Path(__file__).resolve().parents[2] / "assets" / "tiny" / "bf16"
+
+
+@pytest.mark.engine
+def test_the_shared_pair_was_forked_from_one_warm_launcher(arena: Arena) -> None:
+    if DEVICE.kind != "cpu":
+        pytest.fail("this test describes the CPU build; run it on the CPU machine")
+    launchers = set()
+    for name in ("A", "B"):
+        engine = arena.slot(name).engine
+        assert engine is not None and engine.log_path is not None
+        assert engine.log_path.read_text(errors="replace").count(WARM_MARK) == 1, f"{name} started cold"
+        guard, server, *rest = engine.pids()
+        assert rest, f"{name}: the engine core and worker are the server's children"
+        assert psutil.Process(server).ppid() == guard
+        assert "--adopt" in psutil.Process(guard).cmdline(), "the forked child replaced itself with the guard"
+        launcher = psutil.Process(psutil.Process(guard).ppid())
+        launchers.add(launcher.pid)
+        # The guard is a plain Python: the sampler, which sums the tree, does not count vLLM's modules twice.
+        assert psutil.Process(guard).memory_info().rss < launcher.memory_info().rss / 4
+    (pid,) = launchers
+    launcher = psutil.Process(pid)
+    assert launcher.ppid() == os.getpid(), "this test process started the launcher"
+    assert SERVER_MODULE in launcher.cmdline(), "the launcher imported the API server"
+
+
+def test_which_engines_share_a_launcher(tmp_path: Path) -> None:
+    """Engines differ in their cores, KV space and API key (PER_ENGINE, read after start-up): one launcher.
+    PYTHONPATH, or any other variable, may be read while importing: another launcher. A GPU engine (no CPU
+    bind) and PLAYGROUND_WARM_START=0 start cold, and no launcher is started for them."""
+    a = {**os.environ, **cpu_engine_env(0, DEVICE), "VLLM_API_KEY": "one"}
+    b = {**os.environ, **cpu_engine_env(1, DEVICE, cores=2), "VLLM_API_KEY": "two", "VLLM_CPU_KVCACHE_SPACE": "2"}
+    assert a["VLLM_CPU_OMP_THREADS_BIND"] != b["VLLM_CPU_OMP_THREADS_BIND"]
+    assert launch_key("py", "/w", a) == launch_key("py", "/w", b)
+    assert launch_key("py", "/w", a) != launch_key("py", "/w", {**a, "PYTHONPATH": "/elsewhere"})
+    assert launch_key("py", "/w", a) != launch_key("other-py", "/w", a)
+    assert launch_key("py", "/w", a) != launch_key("py", "/other", a)
+    gpu = {k: v for k, v in a.items() if k != "VLLM_CPU_OMP_THREADS_BIND"} | {"CUDA_VISIBLE_DEVICES": "0"}
+    assert launcher_for("py", gpu, tmp_path) is None
+    assert launcher_for("py", {**a, "PLAYGROUND_WARM_START": "0"}, tmp_path) is None
+    assert not list(tmp_path.iterdir()), "no launcher was started"
+
+
+@pytest.mark.engine
+def test_an_engine_goes_when_its_warm_launcher_dies(tmp_path: Path) -> None:
+    """SIGKILL the launcher (its own: another environment) once the server runs: its guard sees its parent
+    change and kills the engine's process group."""
+    env = {**cpu_engine_env(1, DEVICE), "PLAYGROUND_TEST_OWN_LAUNCHER": "1"}
+    spec = EngineSpec(model=str(TINY), max_model_len=256, enforce_eager=True)
+    engine = Engine(spec, name="W", log_dir=tmp_path, env=env)
+    engine.launch()
+    try:
+        deadline = time.monotonic() + 120  # the launcher imports vLLM first
+        while len(engine.pids()) < 2:  # the guard, then the forked server
+            assert engine.returncode() is None, engine.log_tail()
+            assert time.monotonic() < deadline, "the launcher did not fork the engine"
+            time.sleep(0.2)
+        pids = engine.pids()
+        launcher = psutil.Process(pids[0]).ppid()
+        assert launcher != os.getpid()
+        os.kill(launcher, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while alive(pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive(pids) == [], "the engine outlived its launcher"
+        assert engine.returncode() is not None
+        assert engine.status().state == "failed"
+    finally:
+        engine.stop()
