@@ -95,14 +95,26 @@ WARM_MARK = "playground: forked from the warm launcher, which imported vLLM once
 # guard), "failed WHY" when it could not fork, and "exited PID CODE" when a guard ends. The forked child
 # starts its own session, forks the server, and replaces itself with GUARD (so the guard holds none of
 # vLLM's memory, which the sampler would count); the server takes its environment and arguments and runs
-# LAUNCHER as `python -c` would. The warm launcher ends when its app closes its stdin or dies, and every
-# guard then sees its parent change and stops its engine.
+# LAUNCHER as `python -c` would. The import runs on as many cores as each of its engines has (argv[6]; 0: all
+# it may use): OpenMP (libgomp) sets its default number of threads from them as torch loads it, and a worker
+# forked with two threads' default on its one core ran 17 times slower (docs/NOTES.md). The warm launcher ends
+# when its app closes its stdin or dies, and every guard then sees its parent change and stops its engine.
 WARM_LAUNCHER = r"""
 import atexit, json, os, select, signal, sys, threading, traceback
 parent, guard, launcher, module, mark = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 requests, replies = os.dup(0), os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)  # what importing prints goes to the launcher's log, not into the replies
+width, cores = int(sys.argv[6]), os.sched_getaffinity(0)
+if width:  # OpenMP counts the cores it may use as torch loads it: as many as each engine has, as cold starts see
+    os.sched_setaffinity(0, sorted(cores)[:width])
 __import__(module)
+os.sched_setaffinity(0, cores)
+try:  # vLLM's own dependency, with which it names its engine core and worker: set once here, before any
+    from setproctitle import setproctitle  # child replaces its environment, it works in every child too
+
+    setproctitle(f"playground warm launcher of {module}")
+except ImportError:
+    setproctitle = None
 woken, wake = os.pipe()
 os.set_blocking(wake, False)
 signal.set_wakeup_fd(wake)
@@ -128,6 +140,8 @@ def serve(request):
         finally:
             os.kill(server, signal.SIGKILL)
     print(mark, flush=True)
+    if setproctitle is not None:
+        setproctitle(" ".join(["VLLM::APIServer", *request["args"]]))
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])

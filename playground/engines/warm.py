@@ -101,7 +101,7 @@ def _alive(pid: int | None) -> bool:
 class WarmLauncher:
     """One warm launcher process: imports the API server's modules, then forks engines on request."""
 
-    def __init__(self, python: str, env: dict[str, str], cwd: str, log_path: Path):
+    def __init__(self, python: str, env: dict[str, str], cwd: str, width: int, log_path: Path):
         self.log_path = log_path
         self.dead = False
         self._lock = threading.Lock()
@@ -109,7 +109,7 @@ class WarmLauncher:
         self._forked: dict[int, WarmProcess] = {}
         with open(log_path, "ab") as log:
             self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
-                [python, "-c", WARM_LAUNCHER, str(os.getpid()), GUARD, LAUNCHER, SERVER_MODULE, WARM_MARK],
+                [python, "-c", WARM_LAUNCHER, str(os.getpid()), GUARD, LAUNCHER, SERVER_MODULE, WARM_MARK, str(width)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -159,7 +159,7 @@ class WarmLauncher:
         child._start(None, failure=1)
 
 
-_LAUNCHERS: dict[tuple[str, str, tuple[tuple[str, str], ...]], WarmLauncher] = {}
+_LAUNCHERS: dict[LaunchKey, WarmLauncher] = {}
 _LAUNCHERS_LOCK = threading.Lock()
 
 
@@ -168,9 +168,27 @@ def warm_enabled(env: dict[str, str]) -> bool:
     return "VLLM_CPU_OMP_THREADS_BIND" in env and env.get(WARM_ENV, "1") != "0"
 
 
-def launch_key(python: str, cwd: str, env: dict[str, str]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """Which launcher may fork an engine: the same Python, folder and environment apart from PER_ENGINE."""
-    return python, cwd, tuple(sorted((k, v) for k, v in env.items() if k not in PER_ENGINE))
+LaunchKey = tuple[str, str, int, tuple[tuple[str, str], ...]]
+
+
+def launch_key(python: str, cwd: str, env: dict[str, str]) -> LaunchKey:
+    """Which launcher may fork an engine: the same Python, folder, number of cores (OpenMP reads it as torch
+    loads) and environment apart from PER_ENGINE."""
+    shared = tuple(sorted((k, v) for k, v in env.items() if k not in PER_ENGINE))
+    return python, cwd, bound_cores(env.get("VLLM_CPU_OMP_THREADS_BIND", "")), shared
+
+
+def bound_cores(bind: str) -> int:
+    """How many cores a numeric VLLM_CPU_OMP_THREADS_BIND names ("0-3", "4,5", "0-1|2-3"); 0 for "auto",
+    "nobind" or anything unreadable (the launcher then imports on every core it may use, as a cold start does)."""
+    cores: set[int] = set()
+    try:
+        for part in bind.replace("|", ",").split(","):
+            lo, _, hi = part.partition("-")
+            cores.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        return 0
+    return len(cores)
 
 
 def launcher_for(python: str, env: dict[str, str], log_dir: Path) -> WarmLauncher | None:
@@ -179,7 +197,7 @@ def launcher_for(python: str, env: dict[str, str], log_dir: Path) -> WarmLaunche
     if not warm_enabled(env):
         return None
     key = launch_key(python, os.getcwd(), env)
-    python, cwd, shared = key
+    python, cwd, width, shared = key
     with _LAUNCHERS_LOCK:
         launcher = _LAUNCHERS.get(key)
         if launcher is not None and not launcher.dead:
@@ -188,6 +206,7 @@ def launcher_for(python: str, env: dict[str, str], log_dir: Path) -> WarmLaunche
         if len(live) >= MAX_LAUNCHERS:
             return None
         log_dir.mkdir(parents=True, exist_ok=True)
-        launcher = WarmLauncher(python, dict(shared), cwd, log_dir / f"warm-launcher-{os.getpid()}.log")
+        log_path = log_dir / f"warm-launcher-{os.getpid()}-{len(_LAUNCHERS)}.log"
+        launcher = WarmLauncher(python, dict(shared), cwd, width, log_path)
         _LAUNCHERS[key] = launcher
         return launcher

@@ -17,7 +17,7 @@ from playground.arena.core import Arena
 from playground.engines.cpu import cpu_engine_env
 from playground.engines.launch_code import SERVER_MODULE, WARM_MARK
 from playground.engines.server import Engine
-from playground.engines.warm import launch_key, launcher_for
+from playground.engines.warm import bound_cores, launch_key, launcher_for
 from playground.measure.specs import EngineSpec
 from tests.conftest import DEVICE, alive
 
@@ -51,10 +51,13 @@ def test_which_engines_share_a_launcher(tmp_path: Path) -> None:
     """Engines differ in their cores, KV space and API key (PER_ENGINE, read after start-up): one launcher.
     PYTHONPATH, or any other variable, may be read while importing: another launcher. A GPU engine (no CPU
     bind) and PLAYGROUND_WARM_START=0 start cold, and no launcher is started for them."""
-    a = {**os.environ, **cpu_engine_env(0, DEVICE), "VLLM_API_KEY": "one"}
-    b = {**os.environ, **cpu_engine_env(1, DEVICE, cores=2), "VLLM_API_KEY": "two", "VLLM_CPU_KVCACHE_SPACE": "2"}
-    assert a["VLLM_CPU_OMP_THREADS_BIND"] != b["VLLM_CPU_OMP_THREADS_BIND"]
+    a = {**os.environ, **cpu_engine_env(0, DEVICE, cores=4), "VLLM_API_KEY": "one"}
+    b = {**os.environ, **cpu_engine_env(1, DEVICE, cores=4), "VLLM_API_KEY": "two", "VLLM_CPU_KVCACHE_SPACE": "2"}
+    assert (a["VLLM_CPU_OMP_THREADS_BIND"], b["VLLM_CPU_OMP_THREADS_BIND"]) == ("0-1", "2-3")
     assert launch_key("py", "/w", a) == launch_key("py", "/w", b)
+    # OpenMP's default thread count comes from the cores the import ran on: one launcher per engine width
+    assert launch_key("py", "/w", a) != launch_key("py", "/w", {**a, **cpu_engine_env(0, DEVICE, cores=2)})
+    assert [bound_cores(b) for b in ("0-3", "4,5", "0-1|2-3", "7", "auto", "nobind", "")] == [4, 2, 4, 1, 0, 0, 0]
     assert launch_key("py", "/w", a) != launch_key("py", "/w", {**a, "PYTHONPATH": "/elsewhere"})
     assert launch_key("py", "/w", a) != launch_key("other-py", "/w", a)
     assert launch_key("py", "/w", a) != launch_key("py", "/other", a)
