@@ -6,7 +6,8 @@ On a 2-core CPU machine that import is about 10 s of CPU in every start, most of
 environment and arguments, stopped and measured as a cold one. What a fork cannot change is what a module
 read from the environment while it was imported, so an engine is forked only from a launcher whose
 environment equals its own apart from PER_ENGINE (variables vLLM and the playground read after start-up);
-any other difference gets its own launcher, up to MAX_LAUNCHERS, then a cold start. GPU engines always
+any other difference gets its own launcher (MAX_LAUNCHERS at most, an idle one ending to make room; else
+a cold start). GPU engines always
 start cold: vLLM starts their engine core by spawn, and they differ in CUDA_VISIBLE_DEVICES.
 `PLAYGROUND_WARM_START=0` starts every engine cold."""
 
@@ -44,7 +45,9 @@ PER_ENGINE = frozenset(
         "PYTEST_CURRENT_TEST",
     }
 )
-MAX_LAUNCHERS = 2  # per app process: each holds vLLM's modules in memory (about 0.5 GB) for as long as it lives
+# Per app process: each holds vLLM's modules in memory for as long as it lives. When a third environment needs
+# one, a launcher whose engines have all stopped makes room; if none has, the engine starts cold.
+MAX_LAUNCHERS = 2
 START_WAIT_S = 300.0  # how long a stop waits for a queued fork (the launcher may still be importing)
 
 
@@ -131,6 +134,18 @@ class WarmLauncher:
             self._proc.stdin.flush()
         return child
 
+    @property
+    def idle(self) -> bool:
+        """No engine of this launcher runs or waits to be forked."""
+        with self._lock:
+            return not self._queued and not self._forked
+
+    def close(self) -> None:
+        """End the launcher; only an idle one is closed (a running engine's guard would stop it)."""
+        with contextlib.suppress(OSError, ValueError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+
     def _read(self) -> None:
         assert self._proc.stdout is not None
         for raw in self._proc.stdout:
@@ -199,12 +214,15 @@ def launcher_for(python: str, env: dict[str, str], log_dir: Path) -> WarmLaunche
     key = launch_key(python, os.getcwd(), env)
     python, cwd, width, shared = key
     with _LAUNCHERS_LOCK:
-        launcher = _LAUNCHERS.get(key)
-        if launcher is not None and not launcher.dead:
+        for gone in [k for k, v in _LAUNCHERS.items() if v.dead]:
+            del _LAUNCHERS[gone]
+        if (launcher := _LAUNCHERS.get(key)) is not None:
             return launcher
-        live = [k for k, v in _LAUNCHERS.items() if not v.dead]
-        if len(live) >= MAX_LAUNCHERS:
-            return None
+        if len(_LAUNCHERS) >= MAX_LAUNCHERS:  # make room by ending one whose engines have all stopped
+            idle = [k for k, v in _LAUNCHERS.items() if v.idle]
+            if not idle:
+                return None
+            _LAUNCHERS.pop(idle[0]).close()
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"warm-launcher-{os.getpid()}-{len(_LAUNCHERS)}.log"
         launcher = WarmLauncher(python, dict(shared), cwd, width, log_path)
