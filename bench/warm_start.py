@@ -3,10 +3,10 @@
 By default a CPU engine's server is forked from the app's warm launcher, which imported vLLM's API server
 once (playground/engines/warm.py); PLAYGROUND_WARM_START=0 starts it cold, importing vLLM, torch and
 transformers itself. This starts one tiny engine ROUNDS times in each mode, alternating (cold, warm, cold,
-...), in one process, and waits for each to be ready and answer one request. The warm launcher is started
-before the first round, so what is timed is what every start after an app's first one costs. It prints
-each start's seconds to ready and the CPU-seconds the whole machine spent meanwhile (/proc/stat), and the
-medians' ratio cold / warm, as JSON.
+...), in one process, and waits for each to be ready and answer one request of DECODE_TOKENS tokens. The
+warm launcher is started before the first round, so what is timed is what every start after an app's first
+one costs. It prints each start's seconds to ready, the CPU-seconds the whole machine spent meanwhile
+(/proc/stat) and the seconds of the answer, and the medians' ratios cold / warm, as JSON.
 
 Usage: PYTHONPATH=. python bench/warm_start.py [--rounds 3] [--model assets/tiny/bf16]
 """
@@ -19,6 +19,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,10 @@ from playground.engines.monitor import device_info  # noqa: E402
 from playground.engines.server import WARM_MARK, Engine  # noqa: E402
 from playground.engines.warm import WARM_ENV  # noqa: E402
 from playground.measure.specs import EngineSpec  # noqa: E402
+
+# One answer of this many tokens per start: a forked engine must decode as fast as a cold one (an OpenMP default
+# inherited from the launcher once made it 17 times slower: docs/NOTES.md).
+DECODE_TOKENS = 256
 
 
 def machine_cpu_s() -> float:
@@ -47,10 +52,13 @@ def one_start(spec: EngineSpec, env: dict[str, str], log_dir: Path) -> dict[str,
     try:
         status = engine.wait_ready(timeout_s=600)
         cpu = machine_cpu_s() - cpu0
-        body = {"model": engine.model_id, "prompt": "Hello", "max_tokens": 4}
-        post_json(engine.base_url, engine.api_key, "/v1/completions", body, timeout_s=60)
+        body = {"model": engine.model_id, "prompt": "Hello", "max_tokens": DECODE_TOKENS, "ignore_eos": True}
+        began = time.monotonic()
+        post_json(engine.base_url, engine.api_key, "/v1/completions", body, timeout_s=600)
+        decode = time.monotonic() - began
         warm = WARM_MARK in (engine.log_path.read_text(errors="replace") if engine.log_path else "")
-        return {"ready_s": round(status.startup_s or 0.0, 2), "cpu_s": round(cpu, 2), "forked": warm}
+        ready = round(status.startup_s or 0.0, 2)
+        return {"ready_s": ready, "cpu_s": round(cpu, 2), "decode_s": round(decode, 2), "forked": warm}
     finally:
         engine.stop()
 
