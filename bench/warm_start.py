@@ -84,10 +84,9 @@ def main() -> None:
                 assert run["forked"] == (mode == "warm"), f"a {mode} start was not {mode}"
                 runs[mode].append(run)
                 print(mode, run, file=sys.stderr, flush=True)
-    medians = {
-        m: {k: statistics.median(float(r[k]) for r in rs) for k in ("ready_s", "cpu_s")} for m, rs in runs.items()
-    }
-    ratio = {k: round(medians["cold"][k] / medians["warm"][k], 2) for k in ("ready_s", "cpu_s")}
+    keys = ("ready_s", "cpu_s", "decode_s")
+    medians = {m: {k: statistics.median(float(r[k]) for r in rs) for k in keys} for m, rs in runs.items()}
+    ratio = {k: round(medians["cold"][k] / medians["warm"][k], 2) for k in keys}
     print(json.dumps({"runs": runs, "medians": medians, "ratio_cold_over_warm": ratio}, indent=1))
 
 
