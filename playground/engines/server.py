@@ -115,9 +115,11 @@ class Engine:
             shown = [LAUNCHER_NAME if arg == LAUNCHER else arg for arg in cmd]
             log.write(("$ " + shlex.join(shown) + "\n").encode())
             log.flush()
+            self._proc = None
             if warm is not None:  # a CPU engine: forked from the process that imported vLLM once
-                self._proc = warm.launch(cmd[3:], env, self.log_path, os.getcwd())
-            else:
+                with contextlib.suppress(OSError):  # that launcher ended a moment ago: start cold
+                    self._proc = warm.launch(cmd[3:], env, self.log_path, os.getcwd())
+            if self._proc is None:
                 self._proc = subprocess.Popen(  # noqa: S603 - a list, never a shell
                     guarded,
                     stdout=log,

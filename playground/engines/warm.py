@@ -165,7 +165,15 @@ class WarmLauncher:
         with self._lock:
             self.dead = True
             while self._queued:  # never forked: say why in the engine's own log
-                self._note_failure(self._queued.popleft(), f"the warm launcher ended (see {self.log_path})")
+                tail = self._log_tail()
+                self._note_failure(self._queued.popleft(), f"the warm launcher ended ({self.log_path}):\n{tail}")
+
+    def _log_tail(self, lines: int = 20) -> str:
+        """The launcher's last lines (an import that failed says why there)."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
     @staticmethod
     def _note_failure(child: WarmProcess, why: str) -> None:

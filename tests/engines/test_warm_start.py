@@ -16,7 +16,7 @@ import pytest
 from playground.arena.core import Arena
 from playground.engines.cpu import cpu_engine_env
 from playground.engines.launch_code import SERVER_MODULE, WARM_MARK
-from playground.engines.server import Engine
+from playground.engines.server import Engine, EngineError
 from playground.engines.warm import bound_cores, launch_key, launcher_for
 from playground.measure.specs import EngineSpec
 from tests.conftest import DEVICE, alive
@@ -100,3 +100,20 @@ def test_an_engine_goes_when_its_warm_launcher_dies(tmp_path: Path) -> None:
         assert engine.status().state == "failed"
     finally:
         engine.stop()
+
+
+def test_a_launcher_that_cannot_import_vllm_fails_its_engine_with_the_reason(tmp_path: Path) -> None:
+    """The engine's Python fails as the launcher imports (here a script that says so after a second): the engine
+    queued meanwhile fails, and its own log, which its card shows, carries the launcher's last lines. (A launcher
+    already gone when the engine is sent to it starts the engine cold, which then fails on its own.)"""
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\nsleep 1\necho "ImportError: this vLLM is broken" >&2\nexit 1\n')  # as it imports
+    python.chmod(0o755)
+    spec = EngineSpec(model=str(TINY), python=str(python))
+    engine = Engine(spec, name="X", log_dir=tmp_path / "logs", env=cpu_engine_env(0, DEVICE))
+    engine.launch()
+    with pytest.raises(EngineError):
+        engine.wait_ready(timeout_s=60)
+    log = engine.log_tail()
+    assert "playground: the warm launcher ended" in log and "ImportError: this vLLM is broken" in log
+    assert engine.status().state == "failed"
