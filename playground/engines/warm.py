@@ -5,10 +5,10 @@ On a 2-core CPU machine that import is about 10 s of CPU in every start, most of
 (docs/NOTES.md). The forked server is the same vLLM server: its own process, session and guard, its own
 environment and arguments, stopped and measured as a cold one. What a fork cannot change is what a module
 read from the environment while it was imported, so an engine is forked only from a launcher whose
-environment equals its own apart from PER_ENGINE (variables vLLM and the playground read after start-up);
-any other difference gets its own launcher (MAX_LAUNCHERS at most, an idle one ending to make room; else
-a cold start). GPU engines always
-start cold: vLLM starts their engine core by spawn, and they differ in CUDA_VISIBLE_DEVICES.
+environment equals its own apart from PER_ENGINE (variables vLLM and the playground read after start-up),
+and that imported on as many cores as the engine has (OpenMP reads them as torch loads); any other difference
+gets its own launcher (MAX_LAUNCHERS at most, an idle one ending to make room; else a cold start). GPU engines
+always start cold: vLLM starts their engine core by spawn, and they differ in CUDA_VISIBLE_DEVICES.
 `PLAYGROUND_WARM_START=0` starts every engine cold."""
 
 from __future__ import annotations
@@ -129,9 +129,9 @@ class WarmLauncher:
         with self._lock:
             if self.dead or self._proc.stdin is None:
                 raise OSError(f"the warm launcher has ended; see {self.log_path}")
-            self._queued.append(child)
             self._proc.stdin.write(request.encode())
             self._proc.stdin.flush()
+            self._queued.append(child)  # after the write: a request that never left is not waited for
         return child
 
     @property
