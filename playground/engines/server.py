@@ -37,6 +37,7 @@ from playground.measure.records import EngineStatus
 from playground.measure.specs import EngineSpec, server_args
 from playground.procs.tree import stop_tree, tree_pids
 
+STARTING_GRACE_S = 2.0  # how long a stop waits after SIGTERM for an engine that is not ready yet
 READY_TIMEOUT_S = 1200.0  # a cold first start on a GPU took 238 s (device README); hub downloads add more
 # Set by the test suite (tests/conftest.py): each engine start, in this process or any child it runs,
 # appends one JSON line here, so a run can say how many engines it started and what they cost.
@@ -233,7 +234,9 @@ class Engine:
             proc.wait_started(START_WAIT_S)  # queued while the warm launcher imports: kill it once forked
         if proc is None or proc.poll() is not None:
             return
-        stop_tree(proc, timeout_s)
+        # A starting engine has no request to finish, and vLLM's API server, once it has set its SIGTERM handler,
+        # ignores the signal until it serves: a stop mid-start waited the whole timeout (15 s) for SIGKILL.
+        stop_tree(proc, timeout_s if self._ready_at is not None else min(timeout_s, STARTING_GRACE_S))
         if not self._failure:
             self._failure = "stopped"
 

@@ -14,10 +14,11 @@ import psutil
 import pytest
 
 from playground.arena.core import UI_UPDATE_S, Arena
+from playground.engines.cpu import cpu_engine_env
 from playground.engines.server import START_LOG_ENV, Engine, EngineError
 from playground.measure.generation import GenerationParams
 from playground.measure.specs import EngineSpec, SpecError
-from tests.conftest import SPEC_B
+from tests.conftest import DEVICE, SPEC_B
 from tests.engine_starts import read_starts
 
 pytestmark = pytest.mark.engine
@@ -179,7 +180,8 @@ def test_port_in_use_is_reported(arena: Arena, data_dir: Path) -> None:
             gpu_memory_utilization=0.25,
             extra_args=("--port", str(port)),
         )
-        engine = Engine(spec, name="P", log_dir=data_dir / "logs", env={"VLLM_CPU_KVCACHE_SPACE": "1"})
+        env = cpu_engine_env(0, DEVICE) if DEVICE.kind == "cpu" else {}  # as the arena launches one
+        engine = Engine(spec, name="P", log_dir=data_dir / "logs", env=env)
         engine.launch()
         try:
             with pytest.raises(EngineError, match="port is already in use"):
