@@ -22,6 +22,7 @@ class EngineStart:
     model: str
     test: str  # PYTEST_CURRENT_TEST when it started, e.g. "tests/test_cli.py::test_compare_json (call)"
     ended_at: float = 0.0  # wall clock (time.time()) when it became ready or gave up; 0: not recorded
+    forked: bool = False  # forked from a warm launcher that had imported vLLM (else it imported vLLM itself)
 
     @property
     def module(self) -> str:
@@ -46,7 +47,15 @@ def read_starts(path: Path) -> list[EngineStart]:
     for line in path.read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
         starts.append(
-            EngineStart(d["outcome"], float(d["seconds"]), d["name"], d["model"], d["test"], d.get("ended_at", 0.0))
+            EngineStart(
+                d["outcome"],
+                float(d["seconds"]),
+                d["name"],
+                d["model"],
+                d["test"],
+                d.get("ended_at", 0.0),
+                bool(d.get("forked", False)),
+            )
         )
     return starts
 
@@ -57,7 +66,11 @@ def summary_lines(starts: list[EngineStart], most: int = 15) -> list[str]:
         return ["no vLLM engine started"]
     unready = sum(s.outcome != "ready" for s in starts)
     total = sum(s.seconds for s in starts)
-    lines = [f"{len(starts)} vLLM engine starts ({unready} never ready), {total:.0f} s until ready or given up"]
+    forked = sum(s.forked for s in starts)
+    lines = [
+        f"{len(starts)} vLLM engine starts ({unready} never ready, {forked} forked from a warm launcher), "
+        f"{total:.0f} s until ready or given up"
+    ]
     if all(s.ended_at for s in starts):  # starts side by side overlap: the run's wall time they covered
         lines[0] += f"; {wall_seconds(starts):.0f} s of wall time with at least one starting"
     per: dict[str, list[EngineStart]] = defaultdict(list)

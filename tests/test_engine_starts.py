@@ -24,20 +24,23 @@ def test_lines_are_read_as_written(tmp_path: Path) -> None:
     line = {"outcome": "ready", "seconds": 41.5, "name": "B", "model": "m", "quantization": "awq", "process": 7}
     rows = [{**line, "test": "tests/a.py::t (setup)"}, {**line, "test": ""}]
     log.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    first, second = read_starts(log)
+    rows.append({**line, "test": "tests/a.py::t (call)", "forked": True})
+    log.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    first, second, third = read_starts(log)
     assert first == EngineStart("ready", 41.5, "B", "m", "tests/a.py::t (setup)") and first.module == "tests/a.py"
     assert second.module == "(outside any test)"
+    assert not first.forked and third.forked
 
 
 def test_summary_totals_and_ranks_modules_by_seconds() -> None:
     starts = [
         start("tests/a.py::t1 (setup)", 40),
-        start("tests/a.py::t2 (call)", 30),
+        EngineStart("ready", 30, "A", "tiny/bf16", "tests/a.py::t2 (call)", forked=True),
         start("tests/b.py::t (call)", 100),
         start("tests/c.py::t (call)", 5, "failed"),
     ]
     assert summary_lines(starts) == [
-        "4 vLLM engine starts (1 never ready), 175 s until ready or given up",
+        "4 vLLM engine starts (1 never ready, 1 forked from a warm launcher), 175 s until ready or given up",
         "   1 starts     100 s  tests/b.py",
         "   2 starts      70 s  tests/a.py",
         "   1 starts       5 s  tests/c.py",
@@ -58,7 +61,7 @@ def test_starts_side_by_side_count_their_wall_time_once() -> None:
     alone = EngineStart("failed", 10, "A", "m", "tests/b.py::t (call)", 2000.0)
     assert wall_seconds(pair) == 45 and wall_seconds([*pair, alone]) == 55
     assert summary_lines([*pair, alone])[0] == (
-        "3 vLLM engine starts (1 never ready), 90 s until ready or given up;"
+        "3 vLLM engine starts (1 never ready, 0 forked from a warm launcher), 90 s until ready or given up;"
         " 55 s of wall time with at least one starting"
     )
     assert "wall time" not in summary_lines([start("tests/a.py::t (call)", 3)])[0], "older lines carry no clock"

@@ -204,6 +204,7 @@ class Engine:
             "model": self.spec.model,
             "quantization": self.spec.quantization,
             "process": os.getpid(),
+            "forked": isinstance(self._proc, WarmProcess),  # from the warm launcher: vLLM was imported already
             "test": os.environ.get("PYTEST_CURRENT_TEST", ""),  # children inherit the test that ran them
         }
         with open(path, "a", encoding="utf-8") as fh:  # one short append per line: processes do not interleave
