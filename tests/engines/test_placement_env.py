@@ -36,7 +36,7 @@ def test_the_engine_process_sees_only_its_gpus(tmp_path: Path) -> None:
         pids = engine.pids()
         assert len(pids) >= 2
         assert psutil.Process(pids[0]).ppid() == os.getpid(), "a GPU engine starts cold, its guard our child"
-        for pid in pids:
+        for pid in pids[:2]:  # the guard and the server: a child of the server may already have exited (no environ)
             env = environ(pid)
             assert env["CUDA_VISIBLE_DEVICES"] == "1,3" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     finally:
