@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -74,28 +75,45 @@ def test_which_engines_share_a_launcher(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir()), "no launcher was started"
 
 
-@pytest.mark.engine
-def test_an_engine_goes_when_its_warm_launcher_dies(tmp_path: Path) -> None:
-    """SIGKILL the launcher (its own: another environment) once the server runs: its guard sees its parent
-    change and kills the engine's process group."""
-    env = {**cpu_engine_env(1, DEVICE), "PLAYGROUND_TEST_OWN_LAUNCHER": "1"}
-    spec = EngineSpec(model=str(TINY), max_model_len=256, enforce_eager=True)
-    engine = Engine(spec, name="W", log_dir=tmp_path, env=env)
+# A stand-in for vLLM's API server module that only waits: enough to fork a server, guard it and kill the launcher.
+STAND_IN = "import time\nif __name__ == '__main__':\n    time.sleep(300)\n"
+
+
+def stand_in_python(tmp_path: Path) -> Path:
+    """A Python whose `vllm.entrypoints.openai.api_server` is STAND_IN (it imports in milliseconds)."""
+    package = tmp_path / "site" / Path(*SERVER_MODULE.split(".")[:-1])
+    package.mkdir(parents=True)
+    for level in range(len(SERVER_MODULE.split(".")) - 1):
+        (tmp_path / "site" / Path(*SERVER_MODULE.split(".")[: level + 1]) / "__init__.py").write_text("")
+    (package / "api_server.py").write_text(STAND_IN)
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={tmp_path / "site"} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    return python
+
+
+def test_the_servers_of_a_dead_launcher_go_with_it(tmp_path: Path) -> None:
+    """SIGKILL a launcher (its own: another Python) once it has forked a server: the server's guard sees its
+    parent change and kills the server's process group. The server is STAND_IN, not vLLM: what is tested is
+    the launcher and the guard, the same for every server; real engines going with their app (and its launcher)
+    are test_lifecycle.py's."""
+    spec = EngineSpec(model=str(TINY), python=str(stand_in_python(tmp_path)))
+    engine = Engine(spec, name="W", log_dir=tmp_path / "logs", env=cpu_engine_env(1, DEVICE))
     engine.launch()
     try:
-        deadline = time.monotonic() + 120  # the launcher imports vLLM first
+        deadline = time.monotonic() + 60
         while len(engine.pids()) < 2:  # the guard, then the forked server
             assert engine.returncode() is None, engine.log_tail()
-            assert time.monotonic() < deadline, "the launcher did not fork the engine"
-            time.sleep(0.2)
+            assert time.monotonic() < deadline, "the launcher did not fork the server"
+            time.sleep(0.1)
         pids = engine.pids()
         launcher = psutil.Process(pids[0]).ppid()
-        assert launcher != os.getpid()
+        assert launcher != os.getpid() and title(launcher) == f"playground warm launcher of {SERVER_MODULE}"
         os.kill(launcher, signal.SIGKILL)
         deadline = time.monotonic() + 15
         while alive(pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert alive(pids) == [], "the engine outlived its launcher"
+            time.sleep(0.1)
+        assert alive(pids) == [], "the server outlived its launcher"
         assert engine.returncode() is not None
         assert engine.status().state == "failed"
     finally:
