@@ -107,6 +107,7 @@ class WarmLauncher:
     def __init__(self, python: str, env: dict[str, str], cwd: str, width: int, log_path: Path):
         self.log_path = log_path
         self.dead = False
+        self._closed = False
         self._lock = threading.Lock()
         self._queued: collections.deque[WarmProcess] = collections.deque()
         self._forked: dict[int, WarmProcess] = {}
@@ -127,12 +128,20 @@ class WarmLauncher:
         child = WarmProcess(self, log_path)
         request = json.dumps({"args": args, "env": env, "log": str(log_path), "cwd": cwd}) + "\n"
         with self._lock:
-            if self.dead or self._proc.stdin is None:
+            if self.dead or self._closed or self._proc.stdin is None:
                 raise OSError(f"the warm launcher has ended; see {self.log_path}")
-            self._proc.stdin.write(request.encode())
-            self._proc.stdin.flush()
+            try:
+                self._proc.stdin.write(request.encode())
+                self._proc.stdin.flush()
+            except ValueError as exc:  # closed meanwhile: the caller starts the engine cold
+                raise OSError(str(exc)) from exc
             self._queued.append(child)  # after the write: a request that never left is not waited for
         return child
+
+    @property
+    def closed(self) -> bool:
+        """Closed to make room: it takes no more engines."""
+        return self._closed
 
     @property
     def idle(self) -> bool:
@@ -141,8 +150,10 @@ class WarmLauncher:
             return not self._queued and not self._forked
 
     def close(self) -> None:
-        """End the launcher; only an idle one is closed (a running engine's guard would stop it)."""
-        with contextlib.suppress(OSError, ValueError):
+        """End the launcher; only an idle one is closed (a running engine's guard would stop it). A launch that
+        comes after (another thread had already been given this launcher) raises OSError and starts cold."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._closed = True
             if self._proc.stdin is not None:
                 self._proc.stdin.close()
 
@@ -222,7 +233,7 @@ def launcher_for(python: str, env: dict[str, str], log_dir: Path) -> WarmLaunche
     key = launch_key(python, os.getcwd(), env)
     python, cwd, width, shared = key
     with _LAUNCHERS_LOCK:
-        for gone in [k for k, v in _LAUNCHERS.items() if v.dead]:
+        for gone in [k for k, v in _LAUNCHERS.items() if v.dead or v.closed]:
             del _LAUNCHERS[gone]
         if (launcher := _LAUNCHERS.get(key)) is not None:
             return launcher

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from playground.arena.core import Arena
+from playground.engines import server
 from playground.engines.cpu import cpu_engine_env
 from playground.engines.launch_code import SERVER_MODULE, WARM_MARK
 from playground.engines.server import Engine, EngineError
@@ -135,3 +136,29 @@ def test_a_launcher_that_cannot_import_vllm_fails_its_engine_with_the_reason(tmp
     log = engine.log_tail()
     assert "playground: the warm launcher ended" in log and "ImportError: this vLLM is broken" in log
     assert engine.status().state == "failed"
+
+
+def test_a_launcher_closed_to_make_room_sends_a_late_engine_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another thread may have been given a launcher just before it was closed to make room: the launch then
+    fails with OSError, and Engine starts that engine cold instead (its guard is this process's own child).
+    The race is set up by handing Engine the closed launcher; a closed one is never handed out again."""
+    spec = EngineSpec(model=str(TINY), python=str(stand_in_python(tmp_path)))
+    env = {**os.environ, **cpu_engine_env(1, DEVICE), "PYTHONUNBUFFERED": "1"}
+    launcher = launcher_for(str(spec.python), env, tmp_path / "logs")
+    assert launcher is not None and launcher.idle
+    launcher.close()
+    with pytest.raises(OSError):
+        launcher.launch([], env, tmp_path / "late.log", os.getcwd())
+    assert launcher_for(str(spec.python), env, tmp_path / "logs") is not launcher
+    monkeypatch.setattr(server, "launcher_for", lambda *_args: launcher)
+    engine = Engine(spec, name="L", log_dir=tmp_path / "logs", env=cpu_engine_env(1, DEVICE))
+    engine.launch()
+    try:
+        deadline = time.monotonic() + 30
+        while not engine.pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert psutil.Process(engine.pids()[0]).ppid() == os.getpid(), "started cold"
+    finally:
+        engine.stop()
