@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import psutil
 import pytest
 from gradio_client import Client
 
@@ -19,6 +18,7 @@ from playground.arena.core import Arena
 from playground.arena.defaults import tiny_pair
 from playground.engines.monitor import device_info
 from playground.engines.server import START_LOG_ENV
+from playground.procs.tree import alive  # noqa: F401 - the tests import it from here
 from playground.ui.app import build_ui, polled_gently
 from tests.engine_starts import EngineState, changes, read_starts, summary_lines
 from tests.scheduling import make_scheduler
@@ -165,15 +165,3 @@ def client(arena: Arena) -> Iterator[Client]:
         yield Client(demo.local_url, verbose=False)
     finally:
         demo.close()
-
-
-def alive(pids: list[int]) -> list[int]:
-    """The pids that still run (zombies count as gone)."""
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ from playground.engines.launch_code import (
     WARM_LAUNCHER,
     WARM_MARK,
 )
+from playground.procs.tree import alive
 
 WARM_ENV = "PLAYGROUND_WARM_START"
 # Read after start-up only (vLLM's CPU platform, worker and API server; the playground's launcher and
@@ -79,7 +81,7 @@ class WarmProcess:
 
     def poll(self) -> int | None:
         """The guard's exit code once it has ended (the launcher reports it as it reaps the guard)."""
-        if self.returncode is None and self._launcher.dead and not _alive(self.pid):
+        if self.returncode is None and self._launcher.dead and not (self.pid and alive([self.pid])):
             self._end(-9)  # the launcher itself died: the guard killed its engine, nobody reaped it here
         return self.returncode
 
@@ -89,16 +91,6 @@ class WarmProcess:
             if self.poll() is None:
                 raise subprocess.TimeoutExpired(WARM_MARK, timeout or 0.0)
         return self.returncode if self.returncode is not None else -9
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class WarmLauncher:
@@ -195,6 +187,7 @@ class WarmLauncher:
 
 _LAUNCHERS: dict[LaunchKey, WarmLauncher] = {}
 _LAUNCHERS_LOCK = threading.Lock()
+_SERIALS = itertools.count()
 
 
 def warm_enabled(env: dict[str, str]) -> bool:
@@ -243,7 +236,7 @@ def launcher_for(python: str, env: dict[str, str], log_dir: Path) -> WarmLaunche
                 return None
             _LAUNCHERS.pop(idle[0]).close()
         log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = log_dir / f"warm-launcher-{os.getpid()}-{len(_LAUNCHERS)}.log"
+        log_path = log_dir / f"warm-launcher-{os.getpid()}-{next(_SERIALS)}.log"  # one file per launcher
         launcher = WarmLauncher(python, dict(shared), cwd, width, log_path)
         _LAUNCHERS[key] = launcher
         return launcher

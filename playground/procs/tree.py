@@ -54,6 +54,18 @@ def descendants(pids: list[int]) -> list[int]:
     return order
 
 
+def alive(pids: list[int]) -> list[int]:
+    """The pids that still run (zombies count as gone)."""
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
 class Child(Protocol):
     """What a started process offers: subprocess.Popen, or the warm launcher's WarmProcess (its pid is None
     until the launcher has forked it)."""
